@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian packages llmscale needs, only if something is missing.
+# Build: gcc, make, OpenBLAS (CBLAS), OpenMP (part of gcc).
+# Tests: python3-torch + python3-numpy (the PyTorch reference).
+set -e
+need=""
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in gcc make libopenblas-dev python3-torch python3-numpy; do
+    have "$p" || need="$need $p"
+done
+if [ -n "$need" ]; then
+    echo "installing missing Debian packages:$need"
+    if [ "$(id -u)" != 0 ]; then
+        echo "llmscale: error: missing packages:$need (run as root or: sudo apt-get install$need)" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi

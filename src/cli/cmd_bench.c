@@ -1,0 +1,121 @@
+/* cmd_bench.c - `llmscale bench`: measure this machine and time training steps.
+ *
+ * Machine: fp32 FMA peak (the MFU denominator), OpenBLAS sgemm at transformer
+ * shapes, DRAM bandwidth. Training: full steps (forward, backward, AdamW) of a
+ * model on random tokens; reports the median step, tokens/s and MFU. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/blas_setup.h"
+#include "../core/cpu.h"
+#include "../core/error.h"
+#include "../core/rng.h"
+#include "../core/timer.h"
+#include "../kernels/cpu/probe.h"
+#include "../model/gpt.h"
+#include "../train/optimizer.h"
+#include "args.h"
+#include "commands.h"
+#include "model_flags.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llmscale bench [--model PRESET ...] [--batch B] [--seq T] [--steps N] [--threads N]\n"
+            "\n"
+            "Measure this machine (fp32 FMA peak, sgemm GFLOP/s, memory bandwidth) and time N\n"
+            "training steps (forward + backward + AdamW) on random tokens; prints the median step,\n"
+            "tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured peak).\n"
+            "  --batch B     micro-batch (default 4)\n"
+            "  --seq T       sequence length (default 64)\n"
+            "  --steps N     timed steps after one warm-up step (default 5)\n"
+            "  --threads N   OpenMP + OpenBLAS threads (default: all cores)\n"
+            "  --no-probe    skip the machine measurements\n"
+            "  --no-train    skip the training steps\n"
+            "model (default: --model gpt2, the GPT-2 124M shape):\n");
+    model_flags_help(f);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (ls_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    ModelFlags mf = {0};
+    int B = 4, T = 64, steps = 5, threads = 0, probe = 1, train = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (ls_flag(a, "--seq")) T = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20), mf.seq = T;
+        else if (model_flags_parse(&mf, argc, argv, &i)) continue;
+        else if (ls_flag(a, "--batch")) B = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20);
+        else if (ls_flag(a, "--steps")) steps = (int)ls_int_arg(argc, argv, &i, 1, 100000);
+        else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
+        else if (ls_flag(a, "--no-probe")) probe = 0;
+        else if (ls_flag(a, "--no-train")) train = 0;
+        else ls_unknown_flag("bench", a);
+    }
+    if (threads > 0) {
+        omp_set_num_threads(threads);
+        ls_blas_set_threads(threads);
+    }
+    int nth = ls_cpu_threads();
+    printf("cpu: %s, %d threads, %s\n", ls_cpu_model_name(), nth, ls_blas_describe());
+    double peak = 0;
+    if (probe) {
+        peak = ls_probe_fma_gflops(nth);
+        printf("fp32 FMA peak (%s):   %8.1f GFLOP/s\n", ls_probe_fma_isa(), peak);
+        printf("sgemm 768x2304x256:    %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(256, 2304, 768));
+        printf("sgemm 256x768x3072:    %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(256, 768, 3072));
+        printf("sgemm 1024x1024x1024:  %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(1024, 1024, 1024));
+        printf("memory bandwidth:      %8.1f GB/s\n", ls_probe_mem_gbs());
+    } else {
+        peak = ls_peak_gflops_cached(nth, 0);
+    }
+    if (!train) return 0;
+    if (!mf.preset && !mf.layers) mf.preset = "gpt2";
+    if (!mf.seq) mf.seq = T;
+    GptConfig cfg;
+    model_flags_resolve(&mf, 0, &cfg);
+    Gpt m;
+    gpt_create(&m, &cfg, 0, cfg.num_layers, 1, 0);
+    gpt_init_random(&m, 1);
+    AdamW opt;
+    adamw_init(&opt, m.lay.total);
+    AdamWParams hp = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    int32_t *x = calloc((size_t)B * T, sizeof(int32_t)), *y = calloc((size_t)B * T, sizeof(int32_t));
+    LsRng r;
+    ls_rng_seed(&r, 7);
+    for (int i = 0; i < B * T; i++) {
+        x[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
+        y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
+    }
+    double *ms = calloc((size_t)steps, sizeof(double));
+    printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d\n",
+           cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T);
+    for (int s = -1; s < steps; s++) {
+        double t0 = ls_now_s();
+        gpt_zero_grad(&m);
+        gpt_forward(&m, x, y, B, T);
+        gpt_backward(&m, 1.0f / (B * T));
+        adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
+        if (s >= 0) ms[s] = (ls_now_s() - t0) * 1e3;
+    }
+    qsort(ms, (size_t)steps, sizeof(double), cmp_double);
+    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    double tok_s = B * T / (med / 1e3);
+    double gflops = gpt_flops_per_token(&cfg, T) * tok_s / 1e9;
+    printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
+           "MFU %.1f%% of %.1f GFLOP/s\n", med, ms[0], ms[steps - 1], steps, tok_s, gflops,
+           100.0 * gflops / peak, peak);
+    free(ms);
+    free(x);
+    free(y);
+    adamw_free(&opt);
+    gpt_destroy(&m);
+    return 0;
+}

@@ -1,0 +1,185 @@
+/* cmd_train.c - `llmscale train`: parse flags, resolve the model, run the trainer. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/blas_setup.h"
+#include "../core/error.h"
+#include "../core/fileio.h"
+#include "../data/tokenizer.h"
+#include "../model/gpt_io.h"
+#include "../train/checkpoint.h"
+#include "../train/trainer.h"
+#include "args.h"
+#include "commands.h"
+#include "model_flags.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llmscale train --data PATH (--model PRESET | --layers L --dim C --heads H)\n"
+            "                      [--seq T] [--batch B] [--steps N] [--out RUNDIR] [options]\n"
+            "\n"
+            "Train a GPT-2-architecture model (one process; the parallel layouts come with mpirun).\n"
+            "\n"
+            "data:\n"
+            "  --data PATH         directory written by 'llmscale prepare' (its *train*.bin shards),\n"
+            "                      one shard file, or a quoted glob such as 'dir/*_train.bin'\n"
+            "  --val-data PATH     validation shards (default: the *val*.bin shards of a --data DIR)\n"
+            "  --shuffle on|off    off (default): step i reads tokens [i*G*T, (i+1)*G*T) in order,\n"
+            "                      wrapping at the end; on: seeded permutation of T-token windows\n"
+            "  --seed N            seed for initialisation and shuffling (default 1337)\n"
+            "\n");
+    model_flags_help(f);
+    fprintf(f,
+            "\n"
+            "batch and steps:\n"
+            "  --batch B           micro-batch: sequences per forward/backward (default 4; env MICRO_BATCH)\n"
+            "  --grad-accum A      micro-batches per optimizer step (default 1; env GAS)\n"
+            "  --global-batch G    sequences per optimizer step; sets A = G / B (must divide)\n"
+            "  --steps N           optimizer steps (default 100)\n"
+            "\n"
+            "optimizer (AdamW; weight decay on 2-D weights only):\n"
+            "  --lr X              peak learning rate (default 3e-4)\n"
+            "  --lr-min X          final learning rate of the cosine schedule (default 0)\n"
+            "  --lr-schedule S     cosine (default) | constant\n"
+            "  --warmup N          linear warm-up steps (default 0)\n"
+            "  --beta1 X --beta2 X --eps X   (defaults 0.9, 0.95, 1e-8)\n"
+            "  --weight-decay X    (default 0.1)\n"
+            "  --grad-clip X       clip the global gradient norm to X; 0 = off (default 1.0)\n"
+            "\n"
+            "model source (default: fresh GPT-2 initialisation):\n"
+            "  --init FILE         start from an llm.c GPT-2 fp32 model file (magic 20240326)\n"
+            "  --resume RUNDIR     continue the newest checkpoint in RUNDIR exactly where it stopped\n"
+            "\n"
+            "output:\n"
+            "  --out RUNDIR        checkpoints (llm.c model file + optimizer/data state), metrics.jsonl\n"
+            "  --save-every K      also checkpoint every K steps (default: only at the end)\n"
+            "  --val-every K       validation loss every K steps (default 0 = off)\n"
+            "  --val-batches K     batches per validation (default 8)\n"
+            "  --print-every K     human progress line every K steps (default 1)\n"
+            "  --threads N         OpenMP + OpenBLAS threads (default: all cores)\n"
+            "  --peak-gflops X     peak used for MFU (default: measured fp32 FMA probe, cached)\n"
+            "\n"
+            "Every step prints: loss, lr, gradient norm, time, tokens/s, achieved GFLOP/s and MFU\n"
+            "(model FLOPs 6N + 12*L*C*T per token, PaLM's count), resident memory; and appends the\n"
+            "same as JSON to RUNDIR/metrics.jsonl.\n");
+}
+
+static void env_int(const char *name, int *dst, int max) {
+    const char *s = getenv(name);
+    if (s && *s) *dst = (int)ls_parse_int(name, s, 1, max);
+}
+
+int cmd_train(int argc, char **argv) {
+    if (ls_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    TrainOpts o;
+    train_opts_defaults(&o);
+    ModelFlags mf = {0};
+    model_flags_from_env(&mf);
+    env_int("MICRO_BATCH", &o.B, 1 << 20);
+    env_int("GAS", &o.grad_accum, 1 << 20);
+    long global_batch = 0;
+    int threads = 0, val_every_set = 0;
+    const char *sched = "cosine";
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (model_flags_parse(&mf, argc, argv, &i)) continue;
+        if (ls_flag(a, "--data")) o.data = ls_str_arg(argc, argv, &i);
+        else if (ls_flag(a, "--val-data")) o.val_data = ls_str_arg(argc, argv, &i);
+        else if (ls_flag(a, "--out")) o.out = ls_str_arg(argc, argv, &i);
+        else if (ls_flag(a, "--init")) o.init = ls_str_arg(argc, argv, &i);
+        else if (ls_flag(a, "--resume")) o.resume = ls_str_arg(argc, argv, &i);
+        else if (ls_flag(a, "--batch")) o.B = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20);
+        else if (ls_flag(a, "--grad-accum")) o.grad_accum = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20);
+        else if (ls_flag(a, "--global-batch")) global_batch = ls_int_arg(argc, argv, &i, 1, 1L << 40);
+        else if (ls_flag(a, "--steps")) o.steps = ls_int_arg(argc, argv, &i, 0, 1L << 40);
+        else if (ls_flag(a, "--lr")) o.lr = (float)ls_double_arg(argc, argv, &i, 0, 10);
+        else if (ls_flag(a, "--lr-min")) o.lr_min = (float)ls_double_arg(argc, argv, &i, 0, 10);
+        else if (ls_flag(a, "--lr-schedule")) sched = ls_str_arg(argc, argv, &i);
+        else if (ls_flag(a, "--warmup")) o.warmup = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
+        else if (ls_flag(a, "--beta1")) o.beta1 = (float)ls_double_arg(argc, argv, &i, 0, 0.999999);
+        else if (ls_flag(a, "--beta2")) o.beta2 = (float)ls_double_arg(argc, argv, &i, 0, 0.999999);
+        else if (ls_flag(a, "--eps")) o.eps = (float)ls_double_arg(argc, argv, &i, 1e-30, 1);
+        else if (ls_flag(a, "--weight-decay")) o.weight_decay = (float)ls_double_arg(argc, argv, &i, 0, 10);
+        else if (ls_flag(a, "--grad-clip")) o.grad_clip = (float)ls_double_arg(argc, argv, &i, 0, 1e30);
+        else if (ls_flag(a, "--val-every")) o.val_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30), val_every_set = 1;
+        else if (ls_flag(a, "--val-batches")) o.val_batches = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20);
+        else if (ls_flag(a, "--shuffle")) o.shuffle = ls_bool_arg(argc, argv, &i);
+        else if (ls_flag(a, "--seed")) o.seed = (uint64_t)ls_int_arg(argc, argv, &i, 0, (1LL << 62));
+        else if (ls_flag(a, "--save-every")) o.save_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
+        else if (ls_flag(a, "--print-every")) o.print_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
+        else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
+        else if (ls_flag(a, "--peak-gflops")) o.peak_gflops = ls_double_arg(argc, argv, &i, 1e-3, 1e9);
+        else ls_unknown_flag("train", a);
+    }
+    (void)val_every_set;
+    if (!strcmp(sched, "cosine")) o.schedule = LR_COSINE;
+    else if (!strcmp(sched, "constant")) o.schedule = LR_CONSTANT;
+    else ls_fatal("--lr-schedule: '%s' must be cosine or constant", sched);
+    if (!o.data) ls_fatal("no training data: give --data DIR|FILE|GLOB (make some with 'llmscale prepare')");
+    if (o.init && o.resume) ls_fatal("--init and --resume exclude each other (resume already has a model)");
+    if (threads > 0) {
+        omp_set_num_threads(threads);
+        ls_blas_set_threads(threads);
+    }
+    if (global_batch) {
+        if (global_batch % o.B)
+            ls_fatal("--global-batch %ld is not a multiple of --batch %d (x 1 data-parallel rank): "
+                     "gradient accumulation would be %.3g", global_batch, o.B, (double)global_batch / o.B);
+        o.grad_accum = (int)(global_batch / o.B);
+    }
+    if (o.warmup > o.steps && o.steps > 0)
+        ls_warn("--warmup %d is longer than --steps %ld", o.warmup, o.steps);
+
+    /* a prepared data directory carries its tokenizer and validation shards */
+    int vocab_hint = 0;
+    char tokpath[4096] = "";
+    if (ls_is_dir(o.data)) {
+        snprintf(tokpath, sizeof tokpath, "%s/tokenizer.bin", o.data);
+        if (ls_file_size(tokpath) > 0) {
+            LsTokenizer tk;
+            ls_tokenizer_load(&tk, tokpath);
+            vocab_hint = tk.vocab_size;
+            ls_tokenizer_free(&tk);
+        } else {
+            tokpath[0] = '\0';
+        }
+        if (!o.val_data && o.val_every > 0) o.val_data = o.data;
+    }
+
+    if (o.resume || o.init) {
+        if (model_flags_any_shape(&mf))
+            ls_fatal("--%s takes the model shape from the checkpoint; drop --model/--layers/--dim/"
+                     "--heads/--vocab/--max-seq", o.resume ? "resume" : "init");
+        if (o.resume) {
+            int64_t s = ckpt_latest(o.resume);
+            if (s < 0) ls_fatal("nothing to resume in '%s': no checkpoint ('latest' is missing)", o.resume);
+            char mpath[4096];
+            ckpt_model_path(mpath, o.resume, s);
+            gpt_read_config(mpath, &o.cfg);
+            if (!o.out) o.out = o.resume;
+        } else {
+            gpt_read_config(o.init, &o.cfg);
+        }
+        if (mf.seq > o.cfg.max_seq_len)
+            ls_fatal("--seq %d exceeds the model's max sequence length %d", mf.seq, o.cfg.max_seq_len);
+    } else {
+        model_flags_resolve(&mf, vocab_hint, &o.cfg);
+    }
+    o.T = mf.seq ? mf.seq : o.cfg.max_seq_len;
+
+    /* the run directory keeps the tokenizer, so `sample --init RUNDIR` can decode */
+    if (o.out && tokpath[0]) {
+        ls_mkdirs(o.out);
+        char dst[4096];
+        snprintf(dst, sizeof dst, "%s/tokenizer.bin", o.out);
+        LsTokenizer tk;
+        ls_tokenizer_load(&tk, tokpath);
+        ls_tokenizer_save(&tk, dst);
+        ls_tokenizer_free(&tk);
+    }
+    return trainer_run(&o);
+}

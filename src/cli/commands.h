@@ -1,0 +1,14 @@
+/* commands.h - one entry point per subcommand (argv without the program and
+ * subcommand names). Each returns the process exit status. */
+#ifndef LS_COMMANDS_H
+#define LS_COMMANDS_H
+int cmd_prepare(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* --init FILE|RUNDIR -> model file path; tokenizer.bin beside it or "" (buffers >= 4096) */
+void cli_resolve_model(const char *init, char *model_path, char *tok_path);
+#endif

@@ -1,0 +1,44 @@
+/* main.c - `llmscale COMMAND [flags]`: git-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/blas_setup.h"
+#include "../core/error.h"
+#include "commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "llmscale - train GPT-style language models in C, from one core to many ranks\n"
+            "\n"
+            "usage: llmscale COMMAND [flags]     (llmscale COMMAND --help for its flags)\n"
+            "\n"
+            "commands:\n"
+            "  prepare   text files -> byte-level tokenizer + train/val token shards (llm.c format)\n"
+            "  train     train a GPT (AdamW, schedules, clipping, accumulation, checkpoints, metrics)\n"
+            "  eval      mean loss of a model over the first K batches of a shard\n"
+            "  sample    generate text from a model or run directory (KV cache, temperature, top-k)\n"
+            "  info      describe a model, shard or tokenizer file\n"
+            "  bench     measure this machine and time training steps (tokens/s, MFU)\n");
+}
+
+int main(int argc, char **argv) {
+    ls_blas_setup(argc, argv); /* may re-exec once to select OpenBLAS's AVX-512 kernels */
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    int n = argc - 2;
+    char **rest = argv + 2;
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "prepare")) return cmd_prepare(n, rest);
+    if (!strcmp(cmd, "train")) return cmd_train(n, rest);
+    if (!strcmp(cmd, "eval")) return cmd_eval(n, rest);
+    if (!strcmp(cmd, "sample")) return cmd_sample(n, rest);
+    if (!strcmp(cmd, "info")) return cmd_info(n, rest);
+    if (!strcmp(cmd, "bench")) return cmd_bench(n, rest);
+    ls_fatal("unknown command '%s' (commands: prepare train eval sample info bench; see llmscale --help)", cmd);
+}

@@ -1,0 +1,63 @@
+/* error.c - see error.h. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_quiet = 0;
+static void (*g_abort_hook)(int) = NULL;
+
+void ls_set_quiet(int quiet) { g_quiet = quiet; }
+void ls_set_abort_hook(void (*hook)(int code)) { g_abort_hook = hook; }
+
+void ls_fatal(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fputs("llmscale: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    if (g_abort_hook) g_abort_hook(1);
+    exit(1);
+}
+
+void ls_warn(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fputs("llmscale: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void ls_info(const char *fmt, ...) {
+    if (g_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+void *ls_calloc(size_t n, size_t size, const char *what) {
+    if (n == 0 || size == 0) n = 1, size = 1;
+    if (n > SIZE_MAX / size)
+        ls_fatal("allocation of %s overflows (%zu x %zu bytes)", what, n, size);
+    size_t bytes = n * size;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded);
+    if (!p)
+        ls_fatal("out of memory allocating %s (%.1f MiB); use a smaller model or batch",
+                 what, (double)bytes / (1 << 20));
+    memset(p, 0, rounded);
+    return p;
+}
+
+void ls_free(void *p) { free(p); }

@@ -1,0 +1,38 @@
+/* crossentropy.c - softmax cross-entropy on the LM head's logits.
+ *
+ * Only the first V of the Vp (padded) columns are real tokens; the padding
+ * exists for GEMM-friendly shapes and never enters the softmax. Per row i:
+ *     lse_i = log sum_{v<V} exp(z_iv)        (computed with the max subtracted)
+ *     loss_i = lse_i - z_i,target
+ * Backward of dloss * loss_i w.r.t. z_iv is dloss * (softmax_v - [v == target]),
+ * written in place over the logits so the (N, Vp) matrix is not stored twice. */
+#include <math.h>
+
+#include "kernels.h"
+
+void crossentropy_forward(float *losses, float *lse, const float *logits, const int32_t *target,
+                          int N, int V, int Vp) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *z = logits + (long)i * Vp;
+        float maxv = -INFINITY;
+        for (int v = 0; v < V; v++) maxv = z[v] > maxv ? z[v] : maxv;
+        double sum = 0.0;
+        for (int v = 0; v < V; v++) sum += expf(z[v] - maxv);
+        float l = maxv + (float)log(sum);
+        lse[i] = l;
+        losses[i] = l - z[target[i]];
+    }
+}
+
+void crossentropy_backward(float *logits, const float *lse, const int32_t *target, float dloss,
+                           int N, int V, int Vp) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        float *z = logits + (long)i * Vp;
+        float l = lse[i];
+        for (int v = 0; v < V; v++) z[v] = expf(z[v] - l) * dloss;
+        for (int v = V; v < Vp; v++) z[v] = 0.0f;
+        z[target[i]] -= dloss;
+    }
+}

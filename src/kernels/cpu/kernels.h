@@ -1,0 +1,62 @@
+/* kernels.h - the CPU numerical kernels of a GPT layer, forward and backward.
+ *
+ * Shapes use N = B*T rows (tokens), C channels, OC output channels, NH heads,
+ * hs = C/NH head size, V real and Vp padded vocabulary. All tensors are
+ * row-major float32. Conventions for backward kernels:
+ *   - weight and bias gradients are ACCUMULATED (+=), so gradient accumulation
+ *     over micro-batches is free;
+ *   - input gradients are either accumulated into the residual stream
+ *     (layernorm_backward, encoder) or written (matmul/attention/gelu, into
+ *     scratch buffers), as each function says.
+ * Reductions over rows are ordered independently of the thread count, so a run
+ * is bit-reproducible on the same machine. */
+#ifndef LS_KERNELS_H
+#define LS_KERNELS_H
+#include <stdint.h>
+
+/* --- token + position embedding: out[b,t,:] = wte[tok[b,t],:] + wpe[t,:] */
+void encoder_forward(float *out, const int32_t *tok, const float *wte, const float *wpe, int B,
+                     int T, int C);
+/* dwte[tok] += dout, dwpe[t] += sum_b dout (accumulate) */
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tok, int B,
+                      int T, int C);
+
+/* --- LayerNorm over C, eps 1e-5: out = (x - mean) * rstd * w + b */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int N, int C);
+/* dx += ..., dw += ..., db += ... */
+void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* --- linear layer, W is (OC, C) as in torch.nn.Linear: out = x W^T + bias */
+void matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int C,
+                    int OC);
+/* dx = dout W (written; skipped if dx is NULL), dW += dout^T x, dbias += colsum(dout) */
+void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x,
+                     const float *W, int N, int C, int OC);
+
+/* --- causal multi-head self-attention on qkv (B,T,3C) = [q | k | v];
+ * att (B,NH,T,T) keeps the softmax probabilities for backward. */
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+/* dqkv is written (not accumulated) */
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
+                        int T, int C, int NH);
+
+/* --- GELU, tanh approximation */
+void gelu_forward(float *out, const float *x, long n);
+/* dx = dout * gelu'(x); dx may alias dout */
+void gelu_backward(float *dx, const float *x, const float *dout, long n);
+
+/* --- residual: out = a + b */
+void residual_forward(float *out, const float *a, const float *b, long n);
+
+/* --- softmax cross-entropy over the first V of Vp logits per row.
+ * losses[i] = logsumexp(logits[i, :V]) - logits[i, target[i]]; lse keeps the
+ * log-sum-exp for backward. */
+void crossentropy_forward(float *losses, float *lse, const float *logits, const int32_t *target,
+                          int N, int V, int Vp);
+/* In place: logits becomes dlogits = (softmax - onehot) * dloss, 0 on padded columns. */
+void crossentropy_backward(float *logits, const float *lse, const int32_t *target, float dloss,
+                           int N, int V, int Vp);
+
+#endif

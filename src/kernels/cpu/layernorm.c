@@ -1,0 +1,73 @@
+/* layernorm.c - LayerNorm over the channel dimension (eps = 1e-5).
+ *
+ * Forward, per row x of C values:
+ *     mean = sum(x)/C,  var = sum((x-mean)^2)/C,  rstd = 1/sqrt(var + eps)
+ *     n = (x - mean) * rstd,  out = n * w + b
+ * Backward, with g = dout * w (gradient w.r.t. n):
+ *     dx = rstd * (g - mean(g) - n * mean(g * n))
+ *     dw = sum over rows of dout * n,  db = sum over rows of dout
+ * dx is per row (parallel over rows); dw/db sum over rows, parallelised over
+ * channel ranges so every sum runs in row order whatever the thread count. */
+#include <math.h>
+#include <omp.h>
+
+#include "kernels.h"
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *xi = x + (long)i * C;
+        float *oi = out + (long)i * C;
+        float m = 0.0f;
+        for (int c = 0; c < C; c++) m += xi[c];
+        m /= C;
+        float v = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = xi[c] - m;
+            v += d * d;
+        }
+        v /= C;
+        float s = 1.0f / sqrtf(v + 1e-5f);
+        for (int c = 0; c < C; c++) oi[c] = (xi[c] - m) * s * w[c] + b[c];
+        mean[i] = m;
+        rstd[i] = s;
+    }
+}
+
+void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, const float *mean, const float *rstd, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *xi = x + (long)i * C, *di = dout + (long)i * C;
+        float *dxi = dx + (long)i * C;
+        float m = mean[i], s = rstd[i];
+        float gmean = 0.0f, gnmean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float n = (xi[c] - m) * s;
+            float g = di[c] * w[c];
+            gmean += g;
+            gnmean += g * n;
+        }
+        gmean /= C;
+        gnmean /= C;
+        for (int c = 0; c < C; c++) {
+            float n = (xi[c] - m) * s;
+            float g = di[c] * w[c];
+            dxi[c] += s * (g - gmean - n * gnmean);
+        }
+    }
+#pragma omp parallel
+    {
+        int nth = omp_get_num_threads(), id = omp_get_thread_num();
+        int c0 = (int)((long)C * id / nth), c1 = (int)((long)C * (id + 1) / nth);
+        for (int i = 0; i < N; i++) {
+            const float *xi = x + (long)i * C, *di = dout + (long)i * C;
+            float m = mean[i], s = rstd[i];
+            for (int c = c0; c < c1; c++) {
+                db[c] += di[c];
+                dw[c] += di[c] * (xi[c] - m) * s;
+            }
+        }
+    }
+}

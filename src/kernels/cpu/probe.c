@@ -1,0 +1,458 @@
+/* probe.c - see probe.h. */
+#include "probe.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LS_PROBE_X86 1
+#else
+#define LS_PROBE_X86 0
+#endif
+
+#include "../../core/cpu.h"
+#include "../../core/error.h"
+#include "../../core/fileio.h"
+#include "../../core/timer.h"
+
+/* ------------------------------------------------------------------------ */
+/* Peak FMA rate                                                            */
+/* ------------------------------------------------------------------------ */
+/* An FMA has a latency of 4-5 cycles and a core issues up to 2 per cycle, so
+ * at least ~10 independent dependency chains are needed to keep both FMA
+ * ports busy; 16 chains leave headroom and still fit in registers (32 zmm,
+ * 16 ymm). Each chain computes acc = acc * m + c with m just below 1, which
+ * converges to c / (1 - m) = 1: no overflow, no denormals (which would slow
+ * the loop down), and the compiler must compute every step because the
+ * result is summed and stored to a volatile. */
+#define FMA_CHAINS 16
+#define FMA_MUL 0.9999f
+#define FMA_ADD 0.0001f
+
+#if LS_PROBE_X86 && defined(__GNUC__)
+/* Compiled for AVX-512 regardless of -march, and only called after a runtime
+ * check, so a generic build still measures the AVX-512 peak. */
+__attribute__((target("avx512f"))) static float fma_loop_avx512(long iters) {
+    const __m512 m = _mm512_set1_ps(FMA_MUL), c = _mm512_set1_ps(FMA_ADD);
+    __m512 a0 = _mm512_set1_ps(0.50f), a1 = _mm512_set1_ps(0.51f), a2 = _mm512_set1_ps(0.52f),
+           a3 = _mm512_set1_ps(0.53f), a4 = _mm512_set1_ps(0.54f), a5 = _mm512_set1_ps(0.55f),
+           a6 = _mm512_set1_ps(0.56f), a7 = _mm512_set1_ps(0.57f), a8 = _mm512_set1_ps(0.58f),
+           a9 = _mm512_set1_ps(0.59f), a10 = _mm512_set1_ps(0.60f), a11 = _mm512_set1_ps(0.61f),
+           a12 = _mm512_set1_ps(0.62f), a13 = _mm512_set1_ps(0.63f), a14 = _mm512_set1_ps(0.64f),
+           a15 = _mm512_set1_ps(0.65f);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm512_fmadd_ps(a0, m, c);   a1 = _mm512_fmadd_ps(a1, m, c);
+        a2 = _mm512_fmadd_ps(a2, m, c);   a3 = _mm512_fmadd_ps(a3, m, c);
+        a4 = _mm512_fmadd_ps(a4, m, c);   a5 = _mm512_fmadd_ps(a5, m, c);
+        a6 = _mm512_fmadd_ps(a6, m, c);   a7 = _mm512_fmadd_ps(a7, m, c);
+        a8 = _mm512_fmadd_ps(a8, m, c);   a9 = _mm512_fmadd_ps(a9, m, c);
+        a10 = _mm512_fmadd_ps(a10, m, c); a11 = _mm512_fmadd_ps(a11, m, c);
+        a12 = _mm512_fmadd_ps(a12, m, c); a13 = _mm512_fmadd_ps(a13, m, c);
+        a14 = _mm512_fmadd_ps(a14, m, c); a15 = _mm512_fmadd_ps(a15, m, c);
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)),
+                             _mm512_add_ps(_mm512_add_ps(a12, a13), _mm512_add_ps(a14, a15)));
+    return _mm512_reduce_add_ps(_mm512_add_ps(s, t));
+}
+
+/* 256-bit AVX2 + FMA3 version: same 16 chains, 8 lanes each. */
+__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters) {
+    const __m256 m = _mm256_set1_ps(FMA_MUL), c = _mm256_set1_ps(FMA_ADD);
+    __m256 a0 = _mm256_set1_ps(0.50f), a1 = _mm256_set1_ps(0.51f), a2 = _mm256_set1_ps(0.52f),
+           a3 = _mm256_set1_ps(0.53f), a4 = _mm256_set1_ps(0.54f), a5 = _mm256_set1_ps(0.55f),
+           a6 = _mm256_set1_ps(0.56f), a7 = _mm256_set1_ps(0.57f), a8 = _mm256_set1_ps(0.58f),
+           a9 = _mm256_set1_ps(0.59f), a10 = _mm256_set1_ps(0.60f), a11 = _mm256_set1_ps(0.61f),
+           a12 = _mm256_set1_ps(0.62f), a13 = _mm256_set1_ps(0.63f), a14 = _mm256_set1_ps(0.64f),
+           a15 = _mm256_set1_ps(0.65f);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm256_fmadd_ps(a0, m, c);   a1 = _mm256_fmadd_ps(a1, m, c);
+        a2 = _mm256_fmadd_ps(a2, m, c);   a3 = _mm256_fmadd_ps(a3, m, c);
+        a4 = _mm256_fmadd_ps(a4, m, c);   a5 = _mm256_fmadd_ps(a5, m, c);
+        a6 = _mm256_fmadd_ps(a6, m, c);   a7 = _mm256_fmadd_ps(a7, m, c);
+        a8 = _mm256_fmadd_ps(a8, m, c);   a9 = _mm256_fmadd_ps(a9, m, c);
+        a10 = _mm256_fmadd_ps(a10, m, c); a11 = _mm256_fmadd_ps(a11, m, c);
+        a12 = _mm256_fmadd_ps(a12, m, c); a13 = _mm256_fmadd_ps(a13, m, c);
+        a14 = _mm256_fmadd_ps(a14, m, c); a15 = _mm256_fmadd_ps(a15, m, c);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)),
+                             _mm256_add_ps(_mm256_add_ps(a12, a13), _mm256_add_ps(a14, a15)));
+    s = _mm256_add_ps(s, t);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, s);
+    float r = 0.0f;
+    for (int i = 0; i < 8; i++) r += lanes[i];
+    return r;
+}
+#endif
+
+/* Portable version: 16 scalar chains (a multiply and an add, fused or not
+ * depending on the compiler; counted as 2 flops either way). */
+static float fma_loop_scalar(long iters) {
+    float a[FMA_CHAINS];
+    for (int j = 0; j < FMA_CHAINS; j++) a[j] = 0.5f + 0.01f * (float)j;
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < FMA_CHAINS; j++) a[j] = a[j] * FMA_MUL + FMA_ADD;
+    float r = 0.0f;
+    for (int j = 0; j < FMA_CHAINS; j++) r += a[j];
+    return r;
+}
+
+typedef float (*FmaLoop)(long iters);
+
+/* The widest loop this CPU runs, and its lanes per vector. */
+static FmaLoop pick_fma_loop(int *lanes, const char **isa) {
+#if LS_PROBE_X86 && defined(__GNUC__)
+    if (ls_cpu_has_avx512()) { *lanes = 16; *isa = "avx512"; return fma_loop_avx512; }
+    if (ls_cpu_has_avx2_fma()) { *lanes = 8; *isa = "avx2+fma"; return fma_loop_avx2; }
+#endif
+    *lanes = 1;
+    *isa = "scalar";
+    return fma_loop_scalar;
+}
+
+const char *ls_probe_fma_isa(void) {
+    int lanes;
+    const char *isa;
+    pick_fma_loop(&lanes, &isa);
+    return isa;
+}
+
+/* Where the threads' results go so the loops cannot be optimised away. */
+static volatile float g_fma_sink;
+
+/* One timed run: every thread runs `iters` iterations; the clock starts
+ * after all threads exist and have met at a barrier, and stops when the
+ * last one is done. Returns GFLOP/s; *seconds gets the time. */
+static double fma_run(FmaLoop loop, int lanes, int threads, long iters, double *seconds) {
+    double t0 = 0.0, t1 = 0.0;
+    int used = 1;
+    float total = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+#pragma omp single
+        {
+            used = omp_get_num_threads();
+            t0 = ls_now_s();
+        } /* implied barrier: nobody starts before t0 */
+        total += loop(iters);
+#pragma omp barrier
+#pragma omp single
+        t1 = ls_now_s();
+    }
+#else
+    (void)threads;
+    t0 = ls_now_s();
+    total = loop(iters);
+    t1 = ls_now_s();
+#endif
+    g_fma_sink = total;
+    double dt = t1 - t0;
+    if (dt <= 0.0) dt = 1e-9;
+    *seconds = dt;
+    double flops = (double)used * (double)iters * FMA_CHAINS * lanes * 2.0;
+    return flops / dt * 1e-9;
+}
+
+double ls_probe_fma_gflops(int threads) {
+    if (threads < 1) threads = ls_cpu_threads();
+    int lanes;
+    const char *isa;
+    FmaLoop loop = pick_fma_loop(&lanes, &isa);
+    /* Calibrate: a short run (also wakes the threads and lets the clock
+     * ramp up) tells how many iterations take ~0.2 s. */
+    long iters = 1L << 16;
+    double dt = 0.0;
+    for (;;) {
+        fma_run(loop, lanes, threads, iters, &dt);
+        if (dt >= 0.02 || iters >= (1L << 40)) break;
+        iters *= 4;
+    }
+    double scaled = (double)iters * 0.2 / dt;
+    iters = scaled < 1.0 ? 1 : (scaled > 1e13 ? (long)1e13 : (long)scaled);
+    double best = 0.0;
+    for (int rep = 0; rep < 3; rep++) {
+        double g = fma_run(loop, lanes, threads, iters, &dt);
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+/* ------------------------------------------------------------------------ */
+/* sgemm rate                                                               */
+/* ------------------------------------------------------------------------ */
+double ls_probe_sgemm_gflops_ex(int M, int N, int K, int trans_a, int trans_b) {
+    if (M < 1 || N < 1 || K < 1) ls_fatal("sgemm probe: bad shape %dx%dx%d", M, N, K);
+    float *A = ls_calloc((size_t)M * K, sizeof(float), "sgemm probe A");
+    float *B = ls_calloc((size_t)K * N, sizeof(float), "sgemm probe B");
+    float *C = ls_calloc((size_t)M * N, sizeof(float), "sgemm probe C");
+    /* Arbitrary values in [-1, 1) (zeros could take shortcuts in principle). */
+    uint32_t x = 12345u;
+    for (size_t i = 0; i < (size_t)M * K; i++) {
+        x = x * 1664525u + 1013904223u;
+        A[i] = (float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    }
+    for (size_t i = 0; i < (size_t)K * N; i++) {
+        x = x * 1664525u + 1013904223u;
+        B[i] = (float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    }
+    enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    int lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    /* Warm-up: starts OpenBLAS's thread pool, faults in C's pages. */
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+    double best = 1e30, spent = 0.0;
+    for (int rep = 0; rep < 100000 && (rep < 3 || spent < 0.3); rep++) {
+        double t0 = ls_now_s();
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+        double dt = ls_now_s() - t0;
+        spent += dt;
+        if (dt < best) best = dt;
+    }
+    ls_free(A);
+    ls_free(B);
+    ls_free(C);
+    if (best <= 0.0) best = 1e-9;
+    return 2.0 * (double)M * (double)N * (double)K / best * 1e-9;
+}
+
+double ls_probe_sgemm_gflops(int M, int N, int K) {
+    return ls_probe_sgemm_gflops_ex(M, N, K, 0, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory bandwidth                                                         */
+/* ------------------------------------------------------------------------ */
+/* 256 MiB per array, 768 MiB in all: well beyond the last-level cache even
+ * where a virtual machine reports the host's whole L3 (480 MiB here). */
+#define MEM_ARRAY_BYTES ((size_t)256 << 20)
+
+double ls_probe_mem_gbs(void) {
+    const size_t n = MEM_ARRAY_BYTES / sizeof(float);
+    /* ls_calloc zero-fills, so every page is already mapped before timing
+     * (one NUMA node here, so first touch by one thread costs nothing). */
+    float *a = ls_calloc(n, sizeof(float), "bandwidth probe a");
+    float *b = ls_calloc(n, sizeof(float), "bandwidth probe b");
+    float *c = ls_calloc(n, sizeof(float), "bandwidth probe c");
+    const long nl = (long)n;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < nl; i++) {
+        b[i] = 1.0f;
+        c[i] = 2.0f;
+    }
+    const float s = 0.5f;
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) { /* rep 0 is a warm-up */
+        double t0 = ls_now_s();
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < nl; i++) a[i] = b[i] + s * c[i];
+        double dt = ls_now_s() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    /* Keep the result observable so the loops are not dropped. */
+    volatile float keep = a[n / 2] + a[n - 1];
+    (void)keep;
+    ls_free(a);
+    ls_free(b);
+    ls_free(c);
+    /* STREAM counting: two arrays read + one written = 12 bytes/element.
+     * (Without streaming stores the CPU also reads a's lines before writing
+     * them, so true traffic is 16 bytes/element; STREAM ignores that.) */
+    return 3.0 * (double)MEM_ARRAY_BYTES / best * 1e-9;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cached peak                                                              */
+/* ------------------------------------------------------------------------ */
+static double g_peak_override = 0.0;
+
+void ls_peak_override(double gflops) { g_peak_override = gflops > 0.0 ? gflops : 0.0; }
+
+/* Values measured in this process, for when there is no writable cache. */
+#define MEMO_SLOTS 16
+static struct { int threads; double gflops; } g_memo[MEMO_SLOTS];
+static int g_memo_n = 0;
+
+/* Cache directory per XDG: $XDG_CACHE_HOME (absolute paths only, as the
+ * spec says) else $HOME/.cache; "" when neither is usable. */
+static void cache_dir(char *out, size_t n) {
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int w = -1;
+    if (xdg && xdg[0] == '/') w = snprintf(out, n, "%s/llmscale", xdg);
+    else if (home && home[0] == '/') w = snprintf(out, n, "%s/.cache/llmscale", home);
+    if (w < 0 || (size_t)w >= n) out[0] = '\0';
+}
+
+/* mkdir -p that reports failure instead of exiting (ls_mkdirs is fatal, but
+ * a missing cache must never stop a training run). 0 on success. */
+static int mkdirs_soft(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return -1;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char ch = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+            buf[i] = ch;
+        }
+    }
+    return ls_is_dir(path) ? 0 : -1;
+}
+
+/* Parse one cache line "<threads> <gflops> <model name>". 1 if well formed. */
+static int parse_line(const char *line, int *threads, double *gflops, char *model, size_t msz) {
+    char *end;
+    long t = strtol(line, &end, 10);
+    if (end == line || *end != ' ' || t < 1 || t > 1000000) return 0;
+    const char *p = end + 1;
+    double g = strtod(p, &end);
+    if (end == p || *end != ' ' || !(g > 0.0) || !isfinite(g)) return 0;
+    p = end + 1;
+    size_t len = strcspn(p, "\r\n");
+    if (len == 0 || len >= msz) return 0;
+    memcpy(model, p, len);
+    model[len] = '\0';
+    *threads = (int)t;
+    *gflops = g;
+    return 1;
+}
+
+/* Value cached for (threads, model) in `path`, or 0 if none. */
+static double cache_lookup(const char *path, int threads, const char *model) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0.0;
+    char line[1024], m[512];
+    double found = 0.0;
+    while (fgets(line, sizeof line, f)) {
+        int t;
+        double g;
+        if (parse_line(line, &t, &g, m, sizeof m) && t == threads && strcmp(m, model) == 0)
+            found = g; /* the last matching line wins */
+    }
+    fclose(f);
+    return found;
+}
+
+/* Rewrite `path` atomically: the existing well-formed lines for other
+ * (threads, model) pairs, then this one. Malformed lines are dropped. */
+static void cache_store(const char *path, int threads, double gflops, const char *model) {
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[1024], m[512];
+        while (fgets(line, sizeof line, f)) {
+            int t;
+            double g;
+            if (!parse_line(line, &t, &g, m, sizeof m)) continue;
+            if (t == threads && strcmp(m, model) == 0) continue;
+            size_t l = strlen(line);
+            if (len + l + 2 > cap) {
+                cap = (len + l + 2) * 2;
+                char *nt = realloc(text, cap);
+                if (!nt) break;
+                text = nt;
+            }
+            memcpy(text + len, line, l);
+            len += l;
+            if (text[len - 1] != '\n') text[len++] = '\n';
+        }
+        fclose(f);
+    }
+    char mine[700];
+    int w = snprintf(mine, sizeof mine, "%d %.2f %s\n", threads, gflops, model);
+    LsAtomicFile af;
+    ls_atomic_open(&af, path);
+    if (len) ls_atomic_write(&af, text, len);
+    if (w > 0) ls_atomic_write(&af, mine, strlen(mine));
+    ls_atomic_commit(&af);
+    free(text);
+}
+
+double ls_peak_gflops_cached(int threads, int verbose) {
+    if (threads < 1) threads = ls_cpu_threads();
+    if (g_peak_override > 0.0) {
+        if (verbose) ls_info("peak fp32 rate %.1f GFLOP/s (given with --peak-gflops)",
+                             g_peak_override);
+        return g_peak_override;
+    }
+    const char *env = getenv("LLMSCALE_PEAK_GFLOPS");
+    if (env && env[0]) {
+        char *end;
+        errno = 0;
+        double g = strtod(env, &end);
+        while (*end == ' ' || *end == '\t' || *end == '\n') end++;
+        if (errno != 0 || end == env || *end != '\0' || !(g > 0.0) || !isfinite(g))
+            ls_fatal("LLMSCALE_PEAK_GFLOPS='%s' is not a positive number of GFLOP/s "
+                     "(set it to e.g. 474, or unset it to measure the peak)", env);
+        if (verbose) ls_info("peak fp32 rate %.1f GFLOP/s (from LLMSCALE_PEAK_GFLOPS)", g);
+        return g;
+    }
+
+    const char *model = ls_cpu_model_name();
+    char dir[4096], path[4200];
+    cache_dir(dir, sizeof dir);
+    path[0] = '\0';
+    if (dir[0]) snprintf(path, sizeof path, "%s/peak.txt", dir);
+    if (path[0]) {
+        double g = cache_lookup(path, threads, model);
+        if (g > 0.0) {
+            if (verbose)
+                ls_info("peak fp32 FMA rate %.1f GFLOP/s on %d threads (read from cache %s)", g,
+                        threads, path);
+            return g;
+        }
+    }
+    for (int i = 0; i < g_memo_n; i++)
+        if (g_memo[i].threads == threads) {
+            if (verbose)
+                ls_info("peak fp32 FMA rate %.1f GFLOP/s on %d threads (measured earlier)",
+                        g_memo[i].gflops, threads);
+            return g_memo[i].gflops;
+        }
+
+    double t0 = ls_now_s();
+    double g = ls_probe_fma_gflops(threads);
+    double took = ls_now_s() - t0;
+    /* Round to the 0.01 GFLOP/s the cache file keeps, so a value read back
+     * later is bit-identical to the one returned now. */
+    g = round(g * 100.0) / 100.0;
+    if (!(g > 0.0)) g = 0.01;
+    if (g_memo_n < MEMO_SLOTS) {
+        g_memo[g_memo_n].threads = threads;
+        g_memo[g_memo_n].gflops = g;
+        g_memo_n++;
+    }
+    int cached = 0;
+    if (path[0] && mkdirs_soft(dir) == 0 && access(dir, W_OK) == 0) {
+        cache_store(path, threads, g, model);
+        cached = 1;
+    }
+    if (verbose) {
+        if (cached)
+            ls_info("peak fp32 FMA rate %.1f GFLOP/s on %d threads (%s, measured in %.1f s; "
+                    "cached in %s)", g, threads, ls_probe_fma_isa(), took, path);
+        else
+            ls_info("peak fp32 FMA rate %.1f GFLOP/s on %d threads (%s, measured in %.1f s; "
+                    "no writable cache directory)", g, threads, ls_probe_fma_isa(), took);
+    }
+    return g;
+}

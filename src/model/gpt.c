@@ -1,0 +1,190 @@
+/* gpt.c - forward and backward of one pipeline stage of GPT-2.
+ *
+ * One block (pre-LayerNorm), with x the residual stream (N = B*T rows, C wide):
+ *     ln1  = LN(x)                     qkv = ln1 Wqkv^T + bqkv
+ *     atty = causal_attention(qkv)     res2 = x + atty Wproj^T + bproj
+ *     ln2  = LN(res2)                  fch = ln2 Wfc^T + bfc
+ *     fchg = gelu(fch)                 res3 = res2 + fchg Wfcproj^T + bfcproj
+ * Head (last stage): lnf = LN(x_L), logits = lnf wte^T, loss = xent(logits).
+ * Backward walks the same list in reverse with ONE buffer dres holding the
+ * gradient of the residual stream: a residual add passes it through
+ * unchanged, and each LayerNorm backward adds its branch's contribution. */
+#include "gpt.h"
+
+#include <string.h>
+
+#include "../core/error.h"
+#include "../kernels/cpu/kernels.h"
+
+void gpt_create(Gpt *m, const GptConfig *cfg, int layer_begin, int layer_end, int tp, int tp_rank) {
+    memset(m, 0, sizeof *m);
+    gpt_layout_build(&m->lay, cfg, layer_begin, layer_end, tp, tp_rank);
+    m->cfg = *cfg;
+    m->params = ls_calloc(m->lay.total, sizeof(float), "parameters");
+    m->grads = ls_calloc(m->lay.total, sizeof(float), "gradients");
+    gpt_tensors_bind(&m->p, &m->lay, m->params);
+    gpt_tensors_bind(&m->g, &m->lay, m->grads);
+}
+
+static void free_acts(GptActs *a) {
+    void **arrays[] = {(void **)a->ln1, (void **)a->ln1_mean, (void **)a->ln1_rstd, (void **)a->qkv,
+                       (void **)a->atty, (void **)a->att, (void **)a->res2, (void **)a->ln2,
+                       (void **)a->ln2_mean, (void **)a->ln2_rstd, (void **)a->fch,
+                       (void **)a->fch_gelu, (void **)a->res3};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) ls_free(arrays[i]);
+    ls_free(a->block);
+    memset(a, 0, sizeof *a);
+}
+
+void gpt_destroy(Gpt *m) {
+    free_acts(&m->a);
+    gpt_tensors_free(&m->p);
+    gpt_tensors_free(&m->g);
+    ls_free(m->params);
+    ls_free(m->grads);
+    gpt_layout_free(&m->lay);
+    memset(m, 0, sizeof *m);
+}
+
+/* Activation floats of one stage: the list below, in one place, so the
+ * memory report and the allocation cannot disagree. */
+typedef struct { size_t per_layer, head, other; } ActSizes;
+
+static ActSizes act_sizes(const GptConfig *c, int B, int T) {
+    size_t N = (size_t)B * T, C = c->channels, NH = c->num_heads, Vp = c->padded_vocab_size;
+    ActSizes s;
+    /* ln1, atty, res2, ln2, res3: C each; qkv 3C; fch, fch_gelu 4C each;
+     * 4 LayerNorm statistics; attention probabilities NH*T per token */
+    s.per_layer = N * (5 * C + 3 * C + 8 * C + 4) + (size_t)B * NH * T * T;
+    s.head = N * (C + 2 + Vp + 2);
+    /* input, dres, dtmp (C); dqkv (3C); dfch (4C) */
+    s.other = N * (C + C + C + 3 * C + 4 * C);
+    return s;
+}
+
+size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T) {
+    ActSizes s = act_sizes(cfg, B, T);
+    return sizeof(float) * (s.per_layer * nlayers + s.head + s.other) +
+           2 * sizeof(int32_t) * (size_t)B * T;
+}
+
+void gpt_ensure_acts(Gpt *m, int B, int T) {
+    if (m->B == B && m->T == T) return;
+    if (T < 1 || T > m->cfg.max_seq_len)
+        ls_fatal("sequence length %d is outside [1, %d] (the model's max_seq_len)", T,
+                 m->cfg.max_seq_len);
+    if (B < 1) ls_fatal("batch size must be >= 1, got %d", B);
+    free_acts(&m->a);
+    GptActs *a = &m->a;
+    int nl = m->lay.layer_end - m->lay.layer_begin;
+    size_t N = (size_t)B * T, C = m->cfg.channels, NH = m->cfg.num_heads;
+    size_t Vp = m->cfg.padded_vocab_size;
+    a->bytes = gpt_act_bytes(&m->cfg, nl, B, T);
+    a->block = ls_calloc(a->bytes, 1, "activations (reduce --batch or --seq)");
+    float *p = a->block;
+#define TAKE(n) (p += (n), p - (n))
+    float ***lists[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty, &a->att,
+                        &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch, &a->fch_gelu,
+                        &a->res3};
+    size_t sizes[] = {N * C, N, N, 3 * N * C, N * C, (size_t)B * NH * T * T,
+                      N * C, N * C, N, N, 4 * N * C, 4 * N * C, N * C};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        *lists[k] = ls_calloc((size_t)nl, sizeof(float *), "activation table");
+        for (int l = 0; l < nl; l++) (*lists[k])[l] = TAKE(sizes[k]);
+    }
+    a->input = TAKE(N * C);
+    a->lnf = TAKE(N * C);
+    a->lnf_mean = TAKE(N);
+    a->lnf_rstd = TAKE(N);
+    a->logits = TAKE(N * Vp);
+    a->lse = TAKE(N);
+    a->losses = TAKE(N);
+    a->dres = TAKE(N * C);
+    a->dtmp = TAKE(N * C);
+    a->dqkv = TAKE(3 * N * C);
+    a->dfch = TAKE(4 * N * C);
+    a->tokens = (int32_t *)TAKE(N);
+    a->targets = (int32_t *)TAKE(N);
+#undef TAKE
+    m->B = B;
+    m->T = T;
+}
+
+float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T) {
+    gpt_ensure_acts(m, B, T);
+    const GptLayout *lay = &m->lay;
+    GptActs *a = &m->a;
+    int C = m->cfg.channels, NH = m->cfg.num_heads, N = B * T;
+    int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
+    if (lay->has_embed) {
+        memcpy(a->tokens, tokens, sizeof(int32_t) * N);
+        encoder_forward(a->input, tokens, m->p.wte, m->p.wpe, B, T, C);
+    } /* else: the pipeline schedule has placed the previous stage's output in a->input */
+    int nl = lay->layer_end - lay->layer_begin;
+    float *scratch = a->dtmp; /* projection outputs before the residual add */
+    for (int l = 0; l < nl; l++) {
+        const GptLayerTensors *w = &m->p.layer[l];
+        const float *x = l == 0 ? a->input : a->res3[l - 1];
+        layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w->ln1w, w->ln1b, N, C);
+        matmul_forward(a->qkv[l], a->ln1[l], w->qkvw, w->qkvb, N, C, 3 * C);
+        attention_forward(a->atty[l], a->att[l], a->qkv[l], B, T, C, NH);
+        matmul_forward(scratch, a->atty[l], w->attprojw, w->attprojb, N, C, C);
+        residual_forward(a->res2[l], x, scratch, (long)N * C);
+        layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], w->ln2w, w->ln2b,
+                          N, C);
+        matmul_forward(a->fch[l], a->ln2[l], w->fcw, w->fcb, N, C, 4 * C);
+        gelu_forward(a->fch_gelu[l], a->fch[l], (long)N * 4 * C);
+        matmul_forward(scratch, a->fch_gelu[l], w->fcprojw, w->fcprojb, N, 4 * C, C);
+        residual_forward(a->res3[l], a->res2[l], scratch, (long)N * C);
+    }
+    if (!lay->has_head) return 0.0f;
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3[nl - 1], m->p.lnfw, m->p.lnfb, N, C);
+    matmul_forward(a->logits, a->lnf, m->p.wte, NULL, N, C, Vp);
+    if (!targets) return 0.0f;
+    memcpy(a->targets, targets, sizeof(int32_t) * N);
+    crossentropy_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
+    double sum = 0.0;
+    for (int i = 0; i < N; i++) sum += a->losses[i];
+    return (float)(sum / N);
+}
+
+void gpt_backward(Gpt *m, float dloss) {
+    const GptLayout *lay = &m->lay;
+    GptActs *a = &m->a;
+    int B = m->B, T = m->T, C = m->cfg.channels, NH = m->cfg.num_heads, N = B * T;
+    int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
+    int nl = lay->layer_end - lay->layer_begin;
+    if (lay->has_head) {
+        memset(a->dres, 0, sizeof(float) * N * C);
+        crossentropy_backward(a->logits, a->lse, a->targets, dloss, N, V, Vp);
+        matmul_backward(a->dtmp, m->g.wte, NULL, a->logits, a->lnf, m->p.wte, N, C, Vp);
+        layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dtmp, a->res3[nl - 1], m->p.lnfw,
+                           a->lnf_mean, a->lnf_rstd, N, C);
+    } /* else: the schedule has placed the next stage's input gradient in a->dres */
+    for (int l = nl - 1; l >= 0; l--) {
+        const GptLayerTensors *w = &m->p.layer[l];
+        GptLayerTensors *g = &m->g.layer[l];
+        const float *x = l == 0 ? a->input : a->res3[l - 1];
+        /* MLP branch: res3 = res2 + fcproj(gelu(fc(ln2(res2)))) */
+        matmul_backward(a->dfch, g->fcprojw, g->fcprojb, a->dres, a->fch_gelu[l], w->fcprojw, N,
+                        4 * C, C);
+        gelu_backward(a->dfch, a->fch[l], a->dfch, (long)N * 4 * C);
+        matmul_backward(a->dtmp, g->fcw, g->fcb, a->dfch, a->ln2[l], w->fcw, N, C, 4 * C);
+        layernorm_backward(a->dres, g->ln2w, g->ln2b, a->dtmp, a->res2[l], w->ln2w, a->ln2_mean[l],
+                           a->ln2_rstd[l], N, C);
+        /* attention branch: res2 = x + attproj(attention(qkv(ln1(x)))) */
+        matmul_backward(a->dtmp, g->attprojw, g->attprojb, a->dres, a->atty[l], w->attprojw, N, C, C);
+        attention_backward(a->dqkv, a->dtmp, a->qkv[l], a->att[l], B, T, C, NH);
+        matmul_backward(a->dtmp, g->qkvw, g->qkvb, a->dqkv, a->ln1[l], w->qkvw, N, C, 3 * C);
+        layernorm_backward(a->dres, g->ln1w, g->ln1b, a->dtmp, x, w->ln1w, a->ln1_mean[l],
+                           a->ln1_rstd[l], N, C);
+    }
+    if (lay->has_embed) encoder_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C);
+    /* else: a->dres is the gradient the schedule sends to the previous stage */
+}
+
+void gpt_zero_grad(Gpt *m) { memset(m->grads, 0, sizeof(float) * m->lay.total); }
+
+const float *gpt_logits(const Gpt *m, int b, int t) {
+    return m->a.logits + ((size_t)b * m->T + t) * m->cfg.padded_vocab_size;
+}

@@ -1,0 +1,61 @@
+/* gpt.h - the model on one rank: its parameters and gradients (flat buffers,
+ * see gpt_layout.h), its activations, and the forward/backward pass of its
+ * pipeline stage for one micro-batch of B sequences of T tokens.
+ *
+ * Loss convention: gpt_forward returns the MEAN token loss of the micro-batch;
+ * gpt_backward(dloss) back-propagates `dloss` times the SUM of token losses, so
+ * the trainer passes dloss = 1/(tokens in the global batch) and the gradients
+ * summed over micro-batches (and later over ranks) are exactly those of the
+ * global-batch mean loss. Gradients accumulate (+=) until gpt_zero_grad. */
+#ifndef LS_GPT_H
+#define LS_GPT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpt_layout.h"
+
+typedef struct {
+    /* per local layer (index l - layer_begin), each an array of pointers into one block */
+    float **ln1, **ln1_mean, **ln1_rstd, **qkv, **atty, **att, **res2;
+    float **ln2, **ln2_mean, **ln2_rstd, **fch, **fch_gelu, **res3;
+    float *input;      /* (B,T,C) residual stream entering the stage */
+    float *lnf, *lnf_mean, *lnf_rstd, *logits, *lse, *losses;
+    int32_t *tokens, *targets;
+    /* backward scratch */
+    float *dres, *dtmp, *dqkv, *dfch;
+    float *block;      /* the single allocation behind all of the above */
+    size_t bytes;
+} GptActs;
+
+typedef struct {
+    GptLayout lay;
+    GptConfig cfg;
+    float *params, *grads; /* flat, lay.total floats each */
+    GptTensors p, g;       /* per-tensor views of params and grads */
+    GptActs a;
+    int B, T;              /* shape the activations are allocated for (0 = none) */
+} Gpt;
+
+/* Allocate a model holding layers [layer_begin, layer_end) as tensor-parallel
+ * shard tp_rank of tp. Parameters are zero until gpt_init_random or a load. */
+void gpt_create(Gpt *m, const GptConfig *cfg, int layer_begin, int layer_end, int tp, int tp_rank);
+void gpt_destroy(Gpt *m);
+/* GPT-2 initialisation, layout-free: every full tensor is drawn from its own
+ * stream seeded by (seed, tensor, layer), so any sharding gets the same values. */
+void gpt_init_random(Gpt *m, uint64_t seed);
+/* (Re)allocate activations for micro-batches of B x T (T <= max_seq_len). */
+void gpt_ensure_acts(Gpt *m, int B, int T);
+size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T);
+
+/* Forward one micro-batch. tokens (B*T) are read on the first stage; targets
+ * (B*T) on the last stage, or NULL to compute logits only. Returns the mean
+ * loss (last stage with targets) or 0. */
+float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T);
+/* Backward of the last forward, accumulating parameter gradients; dloss is
+ * the weight of each token's loss (see above). */
+void gpt_backward(Gpt *m, float dloss);
+void gpt_zero_grad(Gpt *m);
+/* Logits of row (b, t) of the last forward (Vp floats, first V real). */
+const float *gpt_logits(const Gpt *m, int b, int t);
+
+#endif

@@ -1,0 +1,170 @@
+/* gpt_layout.c - build the flat parameter layout of one rank. */
+#include "gpt_layout.h"
+
+#include <string.h>
+
+#include "../core/error.h"
+
+const char *const GPT_TENSOR_NAMES[T_NUM_KINDS] = {
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
+int gpt_kind_is_per_layer(int kind) { return kind >= T_LN1W && kind <= T_FCPROJB; }
+
+/* Local shard shape of one tensor kind. */
+static void shard_shape(const GptConfig *c, int tp, int kind, int *rows, int *cols) {
+    int C = c->channels;
+    switch (kind) {
+    case T_WTE: *rows = c->padded_vocab_size / tp; *cols = C; break;
+    case T_WPE: *rows = c->max_seq_len; *cols = C; break;
+    case T_QKVW: *rows = 3 * C / tp; *cols = C; break;
+    case T_QKVB: *rows = 3 * C / tp; *cols = 1; break;
+    case T_ATTPROJW: *rows = C; *cols = C / tp; break;
+    case T_FCW: *rows = 4 * C / tp; *cols = C; break;
+    case T_FCB: *rows = 4 * C / tp; *cols = 1; break;
+    case T_FCPROJW: *rows = C; *cols = 4 * C / tp; break;
+    default: *rows = C; *cols = 1; break; /* layernorms, attprojb, fcprojb */
+    }
+}
+
+static void add(GptLayout *lay, int kind, int layer) {
+    GptTensor *t = &lay->tensors[lay->ntensors++];
+    t->kind = kind;
+    t->layer = layer;
+    t->offset = lay->total;
+    shard_shape(&lay->cfg, lay->tp, kind, &t->rows, &t->cols);
+    t->decay = (t->cols > 1); /* 2-D weights decay; biases and LayerNorm do not */
+    lay->total += (size_t)t->rows * t->cols;
+}
+
+void gpt_layout_build(GptLayout *lay, const GptConfig *cfg, int layer_begin, int layer_end,
+                      int tp, int tp_rank) {
+    memset(lay, 0, sizeof *lay);
+    gpt_config_validate(cfg);
+    if (layer_begin < 0 || layer_end > cfg->num_layers || layer_begin >= layer_end)
+        ls_fatal("bad layer range [%d, %d) for a %d-layer model", layer_begin, layer_end,
+                 cfg->num_layers);
+    if (tp < 1 || cfg->num_heads % tp || cfg->padded_vocab_size % tp)
+        ls_fatal("tensor-parallel degree %d must divide heads (%d) and padded vocab (%d)", tp,
+                 cfg->num_heads, cfg->padded_vocab_size);
+    lay->cfg = *cfg;
+    lay->tp = tp;
+    lay->tp_rank = tp_rank;
+    lay->layer_begin = layer_begin;
+    lay->layer_end = layer_end;
+    lay->has_embed = (layer_begin == 0);
+    lay->has_head = (layer_end == cfg->num_layers);
+    int nl = layer_end - layer_begin;
+    lay->tensors = ls_calloc((size_t)nl * 12 + 4, sizeof(GptTensor), "parameter layout");
+    /* The tied embedding lives on the first and the last stage (its copy on the
+     * last stage is the LM head; their gradients are summed between the two). */
+    if (lay->has_embed || lay->has_head) add(lay, T_WTE, -1);
+    if (lay->has_embed) add(lay, T_WPE, -1);
+    for (int l = layer_begin; l < layer_end; l++)
+        for (int k = T_LN1W; k <= T_FCPROJB; k++) add(lay, k, l);
+    if (lay->has_head) {
+        add(lay, T_LNFW, -1);
+        add(lay, T_LNFB, -1);
+    }
+}
+
+void gpt_layout_free(GptLayout *lay) {
+    ls_free(lay->tensors);
+    lay->tensors = NULL;
+}
+
+const GptTensor *gpt_layout_find(const GptLayout *lay, int kind, int layer) {
+    if (gpt_kind_is_per_layer(kind)) {
+        if (layer < lay->layer_begin || layer >= lay->layer_end) return NULL;
+        int base = (lay->has_embed || lay->has_head) + lay->has_embed;
+        const GptTensor *t = &lay->tensors[base + (layer - lay->layer_begin) * 12 + (kind - T_LN1W)];
+        return t;
+    }
+    for (int i = 0; i < lay->ntensors; i++)
+        if (lay->tensors[i].kind == kind) return &lay->tensors[i];
+    return NULL;
+}
+
+void gpt_tensors_bind(GptTensors *v, const GptLayout *lay, float *flat) {
+    memset(v, 0, sizeof *v);
+    v->nlayers = lay->layer_end - lay->layer_begin;
+    v->layer = ls_calloc((size_t)v->nlayers, sizeof(GptLayerTensors), "tensor views");
+    for (int i = 0; i < lay->ntensors; i++) {
+        const GptTensor *t = &lay->tensors[i];
+        float *p = flat + t->offset;
+        GptLayerTensors *lt = t->layer >= 0 ? &v->layer[t->layer - lay->layer_begin] : NULL;
+        switch (t->kind) {
+        case T_WTE: v->wte = p; break;
+        case T_WPE: v->wpe = p; break;
+        case T_LNFW: v->lnfw = p; break;
+        case T_LNFB: v->lnfb = p; break;
+        case T_LN1W: lt->ln1w = p; break;
+        case T_LN1B: lt->ln1b = p; break;
+        case T_QKVW: lt->qkvw = p; break;
+        case T_QKVB: lt->qkvb = p; break;
+        case T_ATTPROJW: lt->attprojw = p; break;
+        case T_ATTPROJB: lt->attprojb = p; break;
+        case T_LN2W: lt->ln2w = p; break;
+        case T_LN2B: lt->ln2b = p; break;
+        case T_FCW: lt->fcw = p; break;
+        case T_FCB: lt->fcb = p; break;
+        case T_FCPROJW: lt->fcprojw = p; break;
+        case T_FCPROJB: lt->fcprojb = p; break;
+        }
+    }
+}
+
+void gpt_tensors_free(GptTensors *v) {
+    ls_free(v->layer);
+    v->layer = NULL;
+}
+
+void gpt_full_shape(const GptConfig *cfg, int kind, int *rows, int *cols) {
+    shard_shape(cfg, 1, kind, rows, cols);
+}
+
+/* One routine for both directions: dir = 0 copies full -> shard, 1 shard -> full. */
+static void shard_copy(const GptLayout *lay, const GptTensor *t, float *full, float *shard, int dir) {
+    int fr, fc;
+    gpt_full_shape(&lay->cfg, t->kind, &fr, &fc);
+    int r = lay->tp_rank, tp = lay->tp, C = lay->cfg.channels;
+    size_t row = (size_t)t->cols; /* floats per shard row */
+#define COPY(dst_is_shard, sh, fu, n)                                        \
+    do {                                                                     \
+        if (dir == 0) memcpy((sh), (fu), sizeof(float) * (n));               \
+        else memcpy((fu), (sh), sizeof(float) * (n));                        \
+    } while (0)
+    switch (t->kind) {
+    case T_QKVW:
+    case T_QKVB: {
+        int part = C / tp; /* rows of each of q, k, v on this rank */
+        for (int j = 0; j < 3; j++)
+            COPY(1, shard + (size_t)j * part * row, full + ((size_t)j * C + (size_t)r * part) * row,
+                 (size_t)part * row);
+        break;
+    }
+    case T_WTE:
+    case T_FCW:
+    case T_FCB:
+        COPY(1, shard, full + (size_t)r * t->rows * row, (size_t)t->rows * row);
+        break;
+    case T_ATTPROJW:
+    case T_FCPROJW:
+        for (int i = 0; i < t->rows; i++)
+            COPY(1, shard + (size_t)i * t->cols, full + (size_t)i * fc + (size_t)r * t->cols,
+                 (size_t)t->cols);
+        break;
+    default:
+        COPY(1, shard, full, (size_t)fr * fc);
+        break;
+    }
+#undef COPY
+}
+
+void gpt_shard_extract(const GptLayout *lay, const GptTensor *t, const float *full, float *shard) {
+    shard_copy(lay, t, (float *)full, shard, 0);
+}
+
+void gpt_shard_insert(const GptLayout *lay, const GptTensor *t, const float *shard, float *full) {
+    shard_copy(lay, t, full, (float *)shard, 1);
+}

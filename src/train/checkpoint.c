@@ -1,0 +1,125 @@
+/* checkpoint.c - see checkpoint.h. */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/error.h"
+#include "../core/fileio.h"
+#include "../model/gpt_io.h"
+
+#define STATE_MAGIC 0x4C535354u
+#define STATE_VERSION 1u
+
+void ckpt_model_path(char *buf, const char *rundir, int64_t step) {
+    snprintf(buf, 4096, "%s/ckpt_%08" PRId64 "_model.bin", rundir, step);
+}
+
+static void state_path(char *buf, const char *rundir, int64_t step) {
+    snprintf(buf, 4096, "%s/ckpt_%08" PRId64 "_state.bin", rundir, step);
+}
+
+static uint32_t file_crc(const char *path) {
+    FILE *f = ls_fopen(path, "rb", "checkpoint file");
+    static unsigned char buf[1 << 16];
+    uint32_t crc = 0;
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crc = ls_crc32(crc, buf, n);
+    fclose(f);
+    return crc;
+}
+
+int64_t ckpt_latest(const char *rundir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/latest", rundir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long long step = -1;
+    if (fscanf(f, "%lld", &step) != 1 || step < 0) {
+        fclose(f);
+        ls_fatal("'%s' is corrupt: expected a step number (delete it to start over)", path);
+    }
+    fclose(f);
+    return step;
+}
+
+void ckpt_save(const char *rundir, const Gpt *m, const AdamW *opt, TrainState *st) {
+    char mpath[4096], spath[4096], lpath[4096];
+    ls_mkdirs(rundir);
+    int64_t prev = ckpt_latest(rundir);
+    ckpt_model_path(mpath, rundir, st->step);
+    state_path(spath, rundir, st->step);
+    gpt_save(m, mpath);
+    st->model_crc = file_crc(mpath);
+    st->adam_t = opt->t;
+
+    LsAtomicFile af;
+    ls_atomic_open(&af, spath);
+    uint32_t head[2] = {STATE_MAGIC, STATE_VERSION};
+    ls_atomic_write(&af, head, sizeof head);
+    ls_atomic_write(&af, st, sizeof *st);
+    gpt_write_canonical(&m->lay, opt->m, &af);
+    gpt_write_canonical(&m->lay, opt->v, &af);
+    uint32_t crc = af.crc;
+    ls_atomic_write(&af, &crc, sizeof crc);
+    ls_atomic_commit(&af);
+
+    char line[64];
+    int n = snprintf(line, sizeof line, "%" PRId64 "\n", st->step);
+    snprintf(lpath, sizeof lpath, "%s/latest", rundir);
+    ls_atomic_open(&af, lpath);
+    ls_atomic_write(&af, line, (size_t)n);
+    ls_atomic_commit(&af);
+
+    /* keep this checkpoint and the previous one; remove anything older */
+    for (int64_t s = prev - 1; prev >= 0 && s >= 0 && s < st->step; s--) {
+        char p[4096];
+        ckpt_model_path(p, rundir, s);
+        int had = unlink(p) == 0;
+        state_path(p, rundir, s);
+        had |= unlink(p) == 0;
+        (void)had;
+    }
+}
+
+void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st) {
+    char mpath[4096], spath[4096];
+    ckpt_model_path(mpath, rundir, step);
+    state_path(spath, rundir, step);
+    gpt_load(m, mpath);
+    size_t n = m->lay.total;
+    int64_t expect = (int64_t)(8 + sizeof *st + 2 * n * sizeof(float) + 4);
+    int64_t size = ls_file_size(spath);
+    if (size < 0) ls_fatal("checkpoint state '%s' is missing", spath);
+    if (size != expect)
+        ls_fatal("checkpoint state '%s' has %lld bytes, expected %lld for this model: it is %s",
+                 spath, (long long)size, (long long)expect, size < expect ? "truncated" : "corrupt");
+    FILE *f = ls_fopen(spath, "rb", "checkpoint state");
+    uint32_t head[2];
+    ls_fread_exact(head, sizeof head, f, spath, "checkpoint state");
+    if (head[0] != STATE_MAGIC || head[1] != STATE_VERSION)
+        ls_fatal("'%s' is not an llmscale state file (magic %08x version %u)", spath, head[0], head[1]);
+    ls_fread_exact(st, sizeof *st, f, spath, "checkpoint state");
+    gpt_read_canonical(&m->lay, opt->m, f, spath, "checkpoint state");
+    gpt_read_canonical(&m->lay, opt->v, f, spath, "checkpoint state");
+    uint32_t stored;
+    ls_fread_exact(&stored, sizeof stored, f, spath, "checkpoint state");
+    fclose(f);
+    /* recompute the CRC over everything but the trailing CRC itself */
+    f = ls_fopen(spath, "rb", "checkpoint state");
+    unsigned char *buf = ls_calloc((size_t)expect, 1, "state CRC buffer");
+    ls_fread_exact(buf, (size_t)expect - 4, f, spath, "checkpoint state");
+    fclose(f);
+    uint32_t crc = ls_crc32(0, buf, (size_t)expect - 4);
+    ls_free(buf);
+    if (crc != stored)
+        ls_fatal("checkpoint state '%s' fails its checksum (stored %08x, computed %08x): corrupt",
+                 spath, stored, crc);
+    if (file_crc(mpath) != st->model_crc)
+        ls_fatal("checkpoint model '%s' does not match its state file (CRC differs): corrupt or "
+                 "mixed checkpoints", mpath);
+    opt->t = st->adam_t;
+}

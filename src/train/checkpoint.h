@@ -1,0 +1,41 @@
+/* checkpoint.h - layout-free training checkpoints.
+ *
+ * A checkpoint of step S in RUNDIR is two files:
+ *     ckpt_<S>_model.bin   the model in llm.c's GPT-2 format (loads in llm.c)
+ *     ckpt_<S>_state.bin   everything else needed to continue exactly:
+ *         uint32 magic 0x4C535354 ("LSST"), version 1, then a TrainState
+ *         record, the AdamW moments m and v in canonical tensor order,
+ *         and a CRC-32 of everything before it.
+ * plus RUNDIR/latest, a one-line text file naming the newest complete step.
+ * Every file is written atomically (temp file, fsync, rename) and `latest` is
+ * updated last, so a crash at any moment leaves the previous checkpoint valid.
+ * The state file records the CRC-32 of its model file; a pair that does not
+ * match is rejected on resume. */
+#ifndef LS_CHECKPOINT_H
+#define LS_CHECKPOINT_H
+#include <stdint.h>
+
+#include "../model/gpt.h"
+#include "optimizer.h"
+
+typedef struct {
+    int64_t step;          /* optimizer steps completed */
+    int64_t next_seq;      /* data loader position: next sequence index */
+    int64_t adam_t;        /* AdamW update count */
+    int32_t B, T, grad_accum, shuffle;
+    uint64_t data_seed;
+    uint32_t model_crc;    /* CRC-32 of the paired model file */
+    uint32_t reserved;
+} TrainState;
+
+/* Write checkpoint of st->step into rundir and point `latest` at it; keeps
+ * the previous checkpoint and deletes older ones. */
+void ckpt_save(const char *rundir, const Gpt *m, const AdamW *opt, TrainState *st);
+/* Newest complete step in rundir, or -1 if none. */
+int64_t ckpt_latest(const char *rundir);
+/* Path of the model file of step `step` (buffer of >= 4096). */
+void ckpt_model_path(char *buf, const char *rundir, int64_t step);
+/* Load model + optimizer + state of `step`; verifies magic, sizes, CRCs. */
+void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st);
+
+#endif

@@ -1,0 +1,11 @@
+/* eval.h - mean loss over consecutive batches (validation and `llmscale eval`). */
+#ifndef LS_EVAL_H
+#define LS_EVAL_H
+#include "../data/loader.h"
+#include "../model/gpt.h"
+
+/* Mean token loss of batches 0..nbatches-1, batch i being the B sequences
+ * starting at sequence i*B of the loader. */
+double eval_loss(Gpt *m, LsLoader *ld, int B, int T, int nbatches);
+
+#endif

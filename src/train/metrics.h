@@ -1,0 +1,24 @@
+/* metrics.h - per-step reporting: a human line on stdout and a JSON record per
+ * step in RUNDIR/metrics.jsonl.
+ *
+ * Throughput is reported as model FLOPs (PaLM's MFU definition, see
+ * gpt_flops_per_token): achieved = flops_per_token * tokens / seconds, and
+ * MFU = achieved / peak, the peak being this machine's measured fp32 FMA rate
+ * (probe.h) or --peak-gflops. */
+#ifndef LS_METRICS_H
+#define LS_METRICS_H
+#include <stdio.h>
+
+typedef struct {
+    long step, total_steps;
+    double loss, lr, grad_norm, ms, tokens_per_s, gflops, mfu;
+    double val_loss; /* < 0: not evaluated this step */
+    double mem_mib;
+} StepMetrics;
+
+/* Resident memory of this process in MiB. */
+double metrics_rss_mib(void);
+void metrics_print_line(const StepMetrics *s);
+void metrics_write_json(FILE *f, const StepMetrics *s);
+
+#endif

@@ -1,0 +1,70 @@
+/* optimizer.c - see optimizer.h. */
+#include "optimizer.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "../core/error.h"
+
+void adamw_init(AdamW *o, size_t n) {
+    memset(o, 0, sizeof *o);
+    o->n = n;
+    o->m = ls_calloc(n, sizeof(float), "AdamW first moment");
+    o->v = ls_calloc(n, sizeof(float), "AdamW second moment");
+}
+
+void adamw_free(AdamW *o) {
+    ls_free(o->m);
+    ls_free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+void adamw_step(AdamW *o, const GptLayout *lay, float *params, const float *grads,
+                const AdamWParams *hp) {
+    o->t++;
+    float b1 = hp->beta1, b2 = hp->beta2, lr = hp->lr, eps = hp->eps;
+    float c1 = 1.0f - powf(b1, (float)o->t);
+    float c2 = 1.0f - powf(b2, (float)o->t);
+    for (int i = 0; i < lay->ntensors; i++) {
+        const GptTensor *t = &lay->tensors[i];
+        float decay = t->decay ? lr * hp->weight_decay : 0.0f;
+        long n = (long)t->rows * t->cols;
+        float *p = params + t->offset, *m = o->m + t->offset, *v = o->v + t->offset;
+        const float *g = grads + t->offset;
+#pragma omp parallel for schedule(static)
+        for (long j = 0; j < n; j++) {
+            float gj = g[j];
+            float mj = b1 * m[j] + (1.0f - b1) * gj;
+            float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+            m[j] = mj;
+            v[j] = vj;
+            float pj = p[j] - decay * p[j];
+            p[j] = pj - lr * (mj / c1) / (sqrtf(vj / c2) + eps);
+        }
+    }
+}
+
+float lr_at(LrSchedule s, float lr_max, float lr_min, int warmup, long step, long total) {
+    if (step < warmup) return lr_max * (float)(step + 1) / (float)warmup;
+    if (s == LR_CONSTANT) return lr_max;
+    long span = total - warmup;
+    if (span <= 1) return lr_max;
+    double frac = (double)(step - warmup) / (double)(span - 1); /* 0 .. 1 */
+    if (frac > 1.0) frac = 1.0;
+    return lr_min + 0.5f * (lr_max - lr_min) * (float)(1.0 + cos(M_PI * frac));
+}
+
+double grad_sq_sum(const float *g, size_t n) {
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
+float grad_clip_scale(float *g, size_t n, double norm, float clip) {
+    if (clip <= 0.0f || !(norm > clip)) return 1.0f;
+    float f = (float)(clip / norm);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) g[i] *= f;
+    return f;
+}

@@ -1,0 +1,42 @@
+/* optimizer.h - AdamW over the flat parameter buffer, learning-rate schedule,
+ * global gradient-norm clipping.
+ *
+ * AdamW (Loshchilov & Hutter), as torch.optim.AdamW, step t = 1, 2, ...:
+ *     p <- p - lr * wd * p                  (decoupled decay; 2-D weights only)
+ *     m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2
+ *     p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * m and v have the flat layout of the parameters, so ZeRO can shard all three
+ * identically. */
+#ifndef LS_OPTIMIZER_H
+#define LS_OPTIMIZER_H
+#include <stddef.h>
+
+#include "../model/gpt_layout.h"
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+} AdamWParams;
+
+typedef struct {
+    float *m, *v;     /* flat, like the parameters */
+    size_t n;
+    long t;           /* updates done so far */
+} AdamW;
+
+void adamw_init(AdamW *o, size_t n);
+void adamw_free(AdamW *o);
+/* One update of params[0..n) with grads, using the layout's decay flags. */
+void adamw_step(AdamW *o, const GptLayout *lay, float *params, const float *grads, const AdamWParams *hp);
+
+/* Learning rate at step `step` (0-based) of `total`: linear warm-up over
+ * `warmup` steps to lr_max, then constant, or cosine decay to lr_min at the
+ * last step. */
+typedef enum { LR_CONSTANT, LR_COSINE } LrSchedule;
+float lr_at(LrSchedule s, float lr_max, float lr_min, int warmup, long step, long total);
+
+/* L2 norm of the gradient (sum of squares in double). */
+double grad_sq_sum(const float *g, size_t n);
+/* Multiply g by clip/norm when norm > clip > 0; returns the factor used. */
+float grad_clip_scale(float *g, size_t n, double norm, float clip);
+
+#endif

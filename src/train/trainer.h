@@ -1,0 +1,38 @@
+/* trainer.h - the training loop: data -> forward/backward over micro-batches
+ * -> gradient norm + clipping -> AdamW -> metrics, validation, checkpoints.
+ *
+ * Batch bookkeeping (the same for every later parallel layout):
+ *   B  micro-batch, sequences per forward/backward on one data-parallel rank
+ *   G  global batch, sequences per optimizer step
+ *   A  = G / (B * dp) gradient-accumulation micro-batches per step
+ * Step s uses sequences [s*G, (s+1)*G) of the loader (see loader.h), micro-
+ * batch j of it the B sequences starting at s*G + j*B. The loss of a step is
+ * the mean over all G*T tokens. */
+#ifndef LS_TRAINER_H
+#define LS_TRAINER_H
+#include <stdint.h>
+
+#include "../model/gpt_config.h"
+#include "optimizer.h"
+
+typedef struct {
+    GptConfig cfg;
+    const char *data, *val_data, *out, *init, *resume;
+    int B, T, grad_accum;
+    long steps;
+    float lr, lr_min, beta1, beta2, eps, weight_decay, grad_clip;
+    int warmup;
+    LrSchedule schedule;
+    int val_every, val_batches;
+    int shuffle;
+    uint64_t seed;
+    int save_every;
+    double peak_gflops; /* 0: measured probe (cached) */
+    int print_every;    /* human line every k steps (JSONL always) */
+} TrainOpts;
+
+void train_opts_defaults(TrainOpts *o);
+/* Run training as configured; returns 0 (errors are fatal). */
+int trainer_run(const TrainOpts *o);
+
+#endif
