@@ -36,7 +36,9 @@ static void usage(FILE *f) {
             "  --batch B           micro-batch: sequences per forward/backward (default 4; env MICRO_BATCH)\n"
             "  --grad-accum A      micro-batches per optimizer step (default 1; env GAS)\n"
             "  --global-batch G    sequences per optimizer step; sets A = G / B (must divide)\n"
-            "  --steps N           optimizer steps (default 100)\n"
+            "  --steps N           optimizer steps (default 100); the lr schedule spans them\n"
+            "  --stop-at S         stop (with a checkpoint) after step S of --steps, e.g. for a job\n"
+            "                      time limit; --resume continues the same schedule\n"
             "\n"
             "optimizer (AdamW; weight decay on 2-D weights only):\n"
             "  --lr X              peak learning rate (default 3e-4)\n"
@@ -96,6 +98,7 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--grad-accum")) o.grad_accum = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20);
         else if (ls_flag(a, "--global-batch")) global_batch = ls_int_arg(argc, argv, &i, 1, 1L << 40);
         else if (ls_flag(a, "--steps")) o.steps = ls_int_arg(argc, argv, &i, 0, 1L << 40);
+        else if (ls_flag(a, "--stop-at")) o.stop_at = ls_int_arg(argc, argv, &i, 1, 1L << 40);
         else if (ls_flag(a, "--lr")) o.lr = (float)ls_double_arg(argc, argv, &i, 0, 10);
         else if (ls_flag(a, "--lr-min")) o.lr_min = (float)ls_double_arg(argc, argv, &i, 0, 10);
         else if (ls_flag(a, "--lr-schedule")) sched = ls_str_arg(argc, argv, &i);
@@ -151,9 +154,6 @@ int cmd_train(int argc, char **argv) {
     }
 
     if (o.resume || o.init) {
-        if (model_flags_any_shape(&mf))
-            ls_fatal("--%s takes the model shape from the checkpoint; drop --model/--layers/--dim/"
-                     "--heads/--vocab/--max-seq", o.resume ? "resume" : "init");
         if (o.resume) {
             int64_t s = ckpt_latest(o.resume);
             if (s < 0) ls_fatal("nothing to resume in '%s': no checkpoint ('latest' is missing)", o.resume);
@@ -163,6 +163,17 @@ int cmd_train(int argc, char **argv) {
             if (!o.out) o.out = o.resume;
         } else {
             gpt_read_config(o.init, &o.cfg);
+        }
+        if (model_flags_any_shape(&mf)) {
+            /* shape flags are allowed (same command line as the first run) but must agree */
+            GptConfig want;
+            model_flags_resolve(&mf, o.cfg.vocab_size, &want);
+            if (memcmp(&want, &o.cfg, sizeof want) != 0)
+                ls_fatal("the model flags (L=%d C=%d NH=%d V=%d maxT=%d) differ from the %s model "
+                         "(L=%d C=%d NH=%d V=%d maxT=%d); drop them or make them match",
+                         want.num_layers, want.channels, want.num_heads, want.vocab_size,
+                         want.max_seq_len, o.resume ? "checkpoint's" : "--init", o.cfg.num_layers,
+                         o.cfg.channels, o.cfg.num_heads, o.cfg.vocab_size, o.cfg.max_seq_len);
         }
         if (mf.seq > o.cfg.max_seq_len)
             ls_fatal("--seq %d exceeds the model's max sequence length %d", mf.seq, o.cfg.max_seq_len);

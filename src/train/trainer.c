@@ -132,7 +132,8 @@ int trainer_run(const TrainOpts *o) {
     AdamWParams hp = {0, o->beta1, o->beta2, o->eps, o->weight_decay};
     float dloss = 1.0f / ((float)G * T); /* d(mean over the global batch)/d(token loss) */
     long last_saved = o->resume ? start : -1;
-    for (long step = start; step < o->steps; step++) {
+    long end = (o->stop_at > 0 && o->stop_at < o->steps) ? o->stop_at : o->steps;
+    for (long step = start; step < end; step++) {
         double t0 = ls_now_s();
         gpt_zero_grad(&m);
         double loss_sum = 0.0;
@@ -181,10 +182,13 @@ int trainer_run(const TrainOpts *o) {
             last_saved = step + 1;
         }
     }
-    if (o->out && last_saved != o->steps && o->steps > start) {
+    if (o->out && last_saved != end && end > start) {
         ckpt_save(o->out, &m, &opt, &st);
-        last_saved = o->steps;
+        last_saved = end;
     }
+    if (end < o->steps)
+        ls_info("stopped after step %ld of %ld as asked (--stop-at); continue with --resume %s", end,
+                o->steps, o->out ? o->out : "RUNDIR");
     if (o->out) {
         char path[4096];
         ckpt_model_path(path, o->out, last_saved);

@@ -20,6 +20,7 @@ typedef struct {
     const char *data, *val_data, *out, *init, *resume;
     int B, T, grad_accum;
     long steps;
+    long stop_at;       /* stop after this step (checkpointed), 0 = run all steps */
     float lr, lr_min, beta1, beta2, eps, weight_decay, grad_clip;
     int warmup;
     LrSchedule schedule;

@@ -31,73 +31,138 @@
 /* ------------------------------------------------------------------------ */
 /* An FMA has a latency of 4-5 cycles and a core issues up to 2 per cycle, so
  * at least ~10 independent dependency chains are needed to keep both FMA
- * ports busy; 16 chains leave headroom and still fit in registers (32 zmm,
- * 16 ymm). Each chain computes acc = acc * m + c with m just below 1, which
- * converges to c / (1 - m) = 1: no overflow, no denormals (which would slow
- * the loop down), and the compiler must compute every step because the
- * result is summed and stored to a volatile. */
+ * ports busy; 16 chains (15 with AVX2's 16 registers) leave headroom and
+ * still fit in registers. Each chain computes acc = acc * m + c with m just
+ * below 1, which converges to c / (1 - m) = 1: no overflow, no denormals
+ * (which would slow the loop down). The chains are summed and the sum stored
+ * to a volatile, so nothing can be optimised away. */
 #define FMA_CHAINS 16
 #define FMA_MUL 0.9999f
 #define FMA_ADD 0.0001f
 
-#if LS_PROBE_X86 && defined(__GNUC__)
-/* Compiled for AVX-512 regardless of -march, and only called after a runtime
- * check, so a generic build still measures the AVX-512 peak. */
+#if LS_PROBE_X86 && defined(__x86_64__) && defined(__GNUC__)
+/* The x86 loops are written in assembly, not intrinsics, so the measured
+ * peak does not depend on how this file was compiled: at -O0, or with
+ * -fsanitize=undefined, intrinsics code keeps the accumulators in memory and
+ * runs 3-10x slower (measured), and such a build would otherwise write a
+ * wrong peak into the cache shared with optimised builds. They are only
+ * called after a runtime check of the CPU's features, and the target
+ * attributes only make the compiler accept the zmm/ymm clobbers. */
+/* 16 independent chains acc_i = acc_i * m + c (vfmadd132ps: a = a*b + c). */
+#define FMA16(R, M, C)                                                          \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "0\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "1\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "2\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "3\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "4\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "5\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "6\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "7\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "8\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "9\n\t"                                \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "10\n\t"                               \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "11\n\t"                               \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "12\n\t"                               \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "13\n\t"                               \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "14\n\t"                               \
+    "vfmadd132ps %%" M ", %%" C ", %%" R "15\n\t"
+/* Initialise the 16 accumulators to the constant c (they converge to 1). */
+#define FMA_INIT16(R, C)                                                        \
+    "vmovaps %%" C ", %%" R "0\n\t"  "vmovaps %%" C ", %%" R "1\n\t"            \
+    "vmovaps %%" C ", %%" R "2\n\t"  "vmovaps %%" C ", %%" R "3\n\t"            \
+    "vmovaps %%" C ", %%" R "4\n\t"  "vmovaps %%" C ", %%" R "5\n\t"            \
+    "vmovaps %%" C ", %%" R "6\n\t"  "vmovaps %%" C ", %%" R "7\n\t"            \
+    "vmovaps %%" C ", %%" R "8\n\t"  "vmovaps %%" C ", %%" R "9\n\t"            \
+    "vmovaps %%" C ", %%" R "10\n\t" "vmovaps %%" C ", %%" R "11\n\t"           \
+    "vmovaps %%" C ", %%" R "12\n\t" "vmovaps %%" C ", %%" R "13\n\t"           \
+    "vmovaps %%" C ", %%" R "14\n\t" "vmovaps %%" C ", %%" R "15\n\t"
+/* Sum accumulators 0..15 into accumulator 0 (a tree, 15 adds). */
+#define FMA_SUM16(R)                                                            \
+    "vaddps %%" R "1, %%" R "0, %%" R "0\n\t"   "vaddps %%" R "3, %%" R "2, %%" R "2\n\t"    \
+    "vaddps %%" R "5, %%" R "4, %%" R "4\n\t"   "vaddps %%" R "7, %%" R "6, %%" R "6\n\t"    \
+    "vaddps %%" R "9, %%" R "8, %%" R "8\n\t"   "vaddps %%" R "11, %%" R "10, %%" R "10\n\t" \
+    "vaddps %%" R "13, %%" R "12, %%" R "12\n\t" "vaddps %%" R "15, %%" R "14, %%" R "14\n\t" \
+    "vaddps %%" R "2, %%" R "0, %%" R "0\n\t"   "vaddps %%" R "6, %%" R "4, %%" R "4\n\t"    \
+    "vaddps %%" R "10, %%" R "8, %%" R "8\n\t"  "vaddps %%" R "14, %%" R "12, %%" R "12\n\t" \
+    "vaddps %%" R "4, %%" R "0, %%" R "0\n\t"   "vaddps %%" R "12, %%" R "8, %%" R "8\n\t"   \
+    "vaddps %%" R "8, %%" R "0, %%" R "0\n\t"
+
 __attribute__((target("avx512f"))) static float fma_loop_avx512(long iters) {
-    const __m512 m = _mm512_set1_ps(FMA_MUL), c = _mm512_set1_ps(FMA_ADD);
-    __m512 a0 = _mm512_set1_ps(0.50f), a1 = _mm512_set1_ps(0.51f), a2 = _mm512_set1_ps(0.52f),
-           a3 = _mm512_set1_ps(0.53f), a4 = _mm512_set1_ps(0.54f), a5 = _mm512_set1_ps(0.55f),
-           a6 = _mm512_set1_ps(0.56f), a7 = _mm512_set1_ps(0.57f), a8 = _mm512_set1_ps(0.58f),
-           a9 = _mm512_set1_ps(0.59f), a10 = _mm512_set1_ps(0.60f), a11 = _mm512_set1_ps(0.61f),
-           a12 = _mm512_set1_ps(0.62f), a13 = _mm512_set1_ps(0.63f), a14 = _mm512_set1_ps(0.64f),
-           a15 = _mm512_set1_ps(0.65f);
-    for (long i = 0; i < iters; i++) {
-        a0 = _mm512_fmadd_ps(a0, m, c);   a1 = _mm512_fmadd_ps(a1, m, c);
-        a2 = _mm512_fmadd_ps(a2, m, c);   a3 = _mm512_fmadd_ps(a3, m, c);
-        a4 = _mm512_fmadd_ps(a4, m, c);   a5 = _mm512_fmadd_ps(a5, m, c);
-        a6 = _mm512_fmadd_ps(a6, m, c);   a7 = _mm512_fmadd_ps(a7, m, c);
-        a8 = _mm512_fmadd_ps(a8, m, c);   a9 = _mm512_fmadd_ps(a9, m, c);
-        a10 = _mm512_fmadd_ps(a10, m, c); a11 = _mm512_fmadd_ps(a11, m, c);
-        a12 = _mm512_fmadd_ps(a12, m, c); a13 = _mm512_fmadd_ps(a13, m, c);
-        a14 = _mm512_fmadd_ps(a14, m, c); a15 = _mm512_fmadd_ps(a15, m, c);
-    }
-    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)),
-                             _mm512_add_ps(_mm512_add_ps(a12, a13), _mm512_add_ps(a14, a15)));
-    return _mm512_reduce_add_ps(_mm512_add_ps(s, t));
+    static const float mul = FMA_MUL, add = FMA_ADD;
+    float lanes[16];
+    if (iters < 1) iters = 1;
+    __asm__ volatile(
+        "vbroadcastss %[m], %%zmm16\n\t"
+        "vbroadcastss %[c], %%zmm17\n\t"
+        FMA_INIT16("zmm", "zmm17")
+        "1:\n\t"
+        FMA16("zmm", "zmm16", "zmm17")
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        FMA_SUM16("zmm")
+        "vmovups %%zmm0, (%[out])\n\t"
+        "vzeroupper\n\t"
+        : [n] "+r"(iters)
+        : [m] "m"(mul), [c] "m"(add), [out] "r"(lanes)
+        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+          "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16",
+          "xmm17");
+    float r = 0.0f;
+    for (int i = 0; i < 16; i++) r += lanes[i];
+    return r;
 }
 
-/* 256-bit AVX2 + FMA3 version: same 16 chains, 8 lanes each. */
+/* 256-bit AVX2 + FMA3 version, 8 lanes: with only 16 ymm registers, c lives
+ * in ymm15 and m comes from a memory operand (an FMA with a memory operand
+ * still issues at full rate), leaving 15 chains in ymm0-14 - still more than
+ * the ~10 needed. */
 __attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters) {
-    const __m256 m = _mm256_set1_ps(FMA_MUL), c = _mm256_set1_ps(FMA_ADD);
-    __m256 a0 = _mm256_set1_ps(0.50f), a1 = _mm256_set1_ps(0.51f), a2 = _mm256_set1_ps(0.52f),
-           a3 = _mm256_set1_ps(0.53f), a4 = _mm256_set1_ps(0.54f), a5 = _mm256_set1_ps(0.55f),
-           a6 = _mm256_set1_ps(0.56f), a7 = _mm256_set1_ps(0.57f), a8 = _mm256_set1_ps(0.58f),
-           a9 = _mm256_set1_ps(0.59f), a10 = _mm256_set1_ps(0.60f), a11 = _mm256_set1_ps(0.61f),
-           a12 = _mm256_set1_ps(0.62f), a13 = _mm256_set1_ps(0.63f), a14 = _mm256_set1_ps(0.64f),
-           a15 = _mm256_set1_ps(0.65f);
-    for (long i = 0; i < iters; i++) {
-        a0 = _mm256_fmadd_ps(a0, m, c);   a1 = _mm256_fmadd_ps(a1, m, c);
-        a2 = _mm256_fmadd_ps(a2, m, c);   a3 = _mm256_fmadd_ps(a3, m, c);
-        a4 = _mm256_fmadd_ps(a4, m, c);   a5 = _mm256_fmadd_ps(a5, m, c);
-        a6 = _mm256_fmadd_ps(a6, m, c);   a7 = _mm256_fmadd_ps(a7, m, c);
-        a8 = _mm256_fmadd_ps(a8, m, c);   a9 = _mm256_fmadd_ps(a9, m, c);
-        a10 = _mm256_fmadd_ps(a10, m, c); a11 = _mm256_fmadd_ps(a11, m, c);
-        a12 = _mm256_fmadd_ps(a12, m, c); a13 = _mm256_fmadd_ps(a13, m, c);
-        a14 = _mm256_fmadd_ps(a14, m, c); a15 = _mm256_fmadd_ps(a15, m, c);
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)),
-                             _mm256_add_ps(_mm256_add_ps(a12, a13), _mm256_add_ps(a14, a15)));
-    s = _mm256_add_ps(s, t);
+    static const float mul8[8] __attribute__((aligned(32))) = {
+        FMA_MUL, FMA_MUL, FMA_MUL, FMA_MUL, FMA_MUL, FMA_MUL, FMA_MUL, FMA_MUL};
+    static const float add = FMA_ADD;
     float lanes[8];
-    _mm256_storeu_ps(lanes, s);
+    if (iters < 1) iters = 1;
+    __asm__ volatile(
+        "vbroadcastss %[c], %%ymm15\n\t"
+        "vmovaps %%ymm15, %%ymm0\n\t"  "vmovaps %%ymm15, %%ymm1\n\t"
+        "vmovaps %%ymm15, %%ymm2\n\t"  "vmovaps %%ymm15, %%ymm3\n\t"
+        "vmovaps %%ymm15, %%ymm4\n\t"  "vmovaps %%ymm15, %%ymm5\n\t"
+        "vmovaps %%ymm15, %%ymm6\n\t"  "vmovaps %%ymm15, %%ymm7\n\t"
+        "vmovaps %%ymm15, %%ymm8\n\t"  "vmovaps %%ymm15, %%ymm9\n\t"
+        "vmovaps %%ymm15, %%ymm10\n\t" "vmovaps %%ymm15, %%ymm11\n\t"
+        "vmovaps %%ymm15, %%ymm12\n\t" "vmovaps %%ymm15, %%ymm13\n\t"
+        "vmovaps %%ymm15, %%ymm14\n\t"
+        "1:\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm0\n\t"  "vfmadd132ps %[m], %%ymm15, %%ymm1\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm2\n\t"  "vfmadd132ps %[m], %%ymm15, %%ymm3\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm4\n\t"  "vfmadd132ps %[m], %%ymm15, %%ymm5\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm6\n\t"  "vfmadd132ps %[m], %%ymm15, %%ymm7\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm8\n\t"  "vfmadd132ps %[m], %%ymm15, %%ymm9\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm10\n\t" "vfmadd132ps %[m], %%ymm15, %%ymm11\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm12\n\t" "vfmadd132ps %[m], %%ymm15, %%ymm13\n\t"
+        "vfmadd132ps %[m], %%ymm15, %%ymm14\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "vaddps %%ymm1, %%ymm0, %%ymm0\n\t"   "vaddps %%ymm3, %%ymm2, %%ymm2\n\t"
+        "vaddps %%ymm5, %%ymm4, %%ymm4\n\t"   "vaddps %%ymm7, %%ymm6, %%ymm6\n\t"
+        "vaddps %%ymm9, %%ymm8, %%ymm8\n\t"   "vaddps %%ymm11, %%ymm10, %%ymm10\n\t"
+        "vaddps %%ymm13, %%ymm12, %%ymm12\n\t" "vaddps %%ymm14, %%ymm0, %%ymm0\n\t"
+        "vaddps %%ymm2, %%ymm0, %%ymm0\n\t"   "vaddps %%ymm6, %%ymm4, %%ymm4\n\t"
+        "vaddps %%ymm10, %%ymm8, %%ymm8\n\t"  "vaddps %%ymm12, %%ymm0, %%ymm0\n\t"
+        "vaddps %%ymm4, %%ymm0, %%ymm0\n\t"   "vaddps %%ymm8, %%ymm0, %%ymm0\n\t"
+        "vmovups %%ymm0, (%[out])\n\t"
+        "vzeroupper\n\t"
+        : [n] "+r"(iters)
+        : [m] "m"(mul8), [c] "m"(add), [out] "r"(lanes)
+        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+          "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
     float r = 0.0f;
     for (int i = 0; i < 8; i++) r += lanes[i];
     return r;
 }
+#define LS_PROBE_ASM 1
+#else
+#define LS_PROBE_ASM 0
 #endif
 
 /* Portable version: 16 scalar chains (a multiply and an add, fused or not
@@ -114,21 +179,23 @@ static float fma_loop_scalar(long iters) {
 
 typedef float (*FmaLoop)(long iters);
 
-/* The widest loop this CPU runs, and its lanes per vector. */
-static FmaLoop pick_fma_loop(int *lanes, const char **isa) {
-#if LS_PROBE_X86 && defined(__GNUC__)
-    if (ls_cpu_has_avx512()) { *lanes = 16; *isa = "avx512"; return fma_loop_avx512; }
-    if (ls_cpu_has_avx2_fma()) { *lanes = 8; *isa = "avx2+fma"; return fma_loop_avx2; }
+/* The widest loop this CPU runs. */
+/* *fmas gets the lane-FMAs one loop iteration performs: vector width times
+ * chains. */
+static FmaLoop pick_fma_loop(int *fmas, const char **isa) {
+#if LS_PROBE_ASM
+    if (ls_cpu_has_avx512()) { *fmas = 16 * 16; *isa = "avx512"; return fma_loop_avx512; }
+    if (ls_cpu_has_avx2_fma()) { *fmas = 8 * 15; *isa = "avx2+fma"; return fma_loop_avx2; }
 #endif
-    *lanes = 1;
+    *fmas = FMA_CHAINS;
     *isa = "scalar";
     return fma_loop_scalar;
 }
 
 const char *ls_probe_fma_isa(void) {
-    int lanes;
+    int fmas;
     const char *isa;
-    pick_fma_loop(&lanes, &isa);
+    pick_fma_loop(&fmas, &isa);
     return isa;
 }
 
@@ -138,7 +205,7 @@ static volatile float g_fma_sink;
 /* One timed run: every thread runs `iters` iterations; the clock starts
  * after all threads exist and have met at a barrier, and stops when the
  * last one is done. Returns GFLOP/s; *seconds gets the time. */
-static double fma_run(FmaLoop loop, int lanes, int threads, long iters, double *seconds) {
+static double fma_run(FmaLoop loop, int fmas, int threads, long iters, double *seconds) {
     double t0 = 0.0, t1 = 0.0;
     int used = 1;
     float total = 0.0f;
@@ -165,21 +232,21 @@ static double fma_run(FmaLoop loop, int lanes, int threads, long iters, double *
     double dt = t1 - t0;
     if (dt <= 0.0) dt = 1e-9;
     *seconds = dt;
-    double flops = (double)used * (double)iters * FMA_CHAINS * lanes * 2.0;
+    double flops = (double)used * (double)iters * fmas * 2.0; /* 2 flops per FMA */
     return flops / dt * 1e-9;
 }
 
 double ls_probe_fma_gflops(int threads) {
     if (threads < 1) threads = ls_cpu_threads();
-    int lanes;
+    int fmas;
     const char *isa;
-    FmaLoop loop = pick_fma_loop(&lanes, &isa);
+    FmaLoop loop = pick_fma_loop(&fmas, &isa);
     /* Calibrate: a short run (also wakes the threads and lets the clock
      * ramp up) tells how many iterations take ~0.2 s. */
     long iters = 1L << 16;
     double dt = 0.0;
     for (;;) {
-        fma_run(loop, lanes, threads, iters, &dt);
+        fma_run(loop, fmas, threads, iters, &dt);
         if (dt >= 0.02 || iters >= (1L << 40)) break;
         iters *= 4;
     }
@@ -187,7 +254,7 @@ double ls_probe_fma_gflops(int threads) {
     iters = scaled < 1.0 ? 1 : (scaled > 1e13 ? (long)1e13 : (long)scaled);
     double best = 0.0;
     for (int rep = 0; rep < 3; rep++) {
-        double g = fma_run(loop, lanes, threads, iters, &dt);
+        double g = fma_run(loop, fmas, threads, iters, &dt);
         if (g > best) best = g;
     }
     return best;
@@ -430,7 +497,19 @@ double ls_peak_gflops_cached(int threads, int verbose) {
         }
 
     double t0 = ls_now_s();
+    /* The value is cached for good, so guard against a disturbance (another
+     * process, the hypervisor running something else on one of our vCPUs)
+     * that spans a whole probe: on the 2-vCPU development VM the 2-thread
+     * probe now and then returns ~200 instead of ~430 GFLOP/s. Probe until
+     * two results agree within 5% with the best one (at most 4 probes) and
+     * keep the best. */
     double g = ls_probe_fma_gflops(threads);
+    for (int attempt = 1; attempt < 4; attempt++) {
+        double again = ls_probe_fma_gflops(threads);
+        double lo = again < g ? again : g, hi = again < g ? g : again;
+        g = hi;
+        if (lo >= 0.95 * hi) break;
+    }
     double took = ls_now_s() - t0;
     /* Round to the 0.01 GFLOP/s the cache file keeps, so a value read back
      * later is bit-identical to the one returned now. */

@@ -42,7 +42,8 @@ double ls_probe_mem_gbs(void);
  *      $HOME/.cache/llmscale/peak.txt, whose lines read
  *      "<threads> <gflops> <cpu model name>"; a line matching this CPU's
  *      model name and `threads` is used,
- *   4. otherwise ls_probe_fma_gflops(threads) is measured (about 1 s) and
+ *   4. otherwise ls_probe_fma_gflops(threads) is measured (2 to 4 times
+ *      until two results agree within 5%, the best kept; 1.5-3 s) and
  *      added to the cache file (written atomically); with no writable cache
  *      directory it is only remembered for the life of the process.
  * With verbose, one ls_info line says the value and where it came from. */

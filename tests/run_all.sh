@@ -1,0 +1,30 @@
+#!/bin/sh
+# The whole test suite (make test). Each entry is one test program; its
+# output is shown on failure. Ends with "N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+pass=0
+fail=0
+run() {
+    name=$1
+    shift
+    start=$(date +%s)
+    if "$@" > "/tmp/llmscale-test-$name.log" 2>&1; then
+        pass=$((pass + 1))
+        echo "PASS  $name ($(( $(date +%s) - start )) s)"
+    else
+        fail=$((fail + 1))
+        echo "FAIL  $name ($(( $(date +%s) - start )) s)"
+        sed 's/^/      /' "/tmp/llmscale-test-$name.log" | tail -40
+    fi
+}
+run unit-model      build/tests/test_model
+run unit-data       build/tests/test_data
+run unit-probe      build/tests/test_probe
+run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
+run cli-tour        sh tests/test_cli.sh build/llmscale
+run resume          sh tests/test_resume.sh build/llmscale
+run bad-input-asan  sh tests/test_bad_input.sh build-asan/llmscale
+run data-errors-asan sh tests/test_data_errors.sh build-asan/llmscale
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
