@@ -4,8 +4,11 @@
 #   make bench  tokens/s and MFU of GPT-2 124M shape (B=4, T=64, 2 threads)
 CC      ?= gcc
 OPT     ?= -O3 -march=native -fno-math-errno
+# OpenBLAS through CBLAS (Debian's default, pthread build). BLAS_LIBS can point
+# elsewhere, e.g. BLAS_LIBS="-L/opt/openblas/lib -lopenblas".
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation $(OPT) -fopenmp -MMD -MP
-LDLIBS  += -lopenblas -lm -fopenmp
+BLAS_LIBS ?= -lopenblas
+LDLIBS  += $(BLAS_LIBS) -lm -fopenmp
 BUILD   ?= build
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/kernels/cpu/*.c src/model/*.c src/parallel/*.c \
@@ -55,7 +58,7 @@ bench: deps
 # AddressSanitizer + UBSan build of the CLI, used by the bad-input tests.
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    LDLIBS="-lopenblas -lm -fopenmp -fsanitize=address,undefined" build-asan/llmscale
+	    LDLIBS="$(BLAS_LIBS) -lm -fopenmp -fsanitize=address,undefined" build-asan/llmscale
 
 clean:
 	rm -rf build build-asan llmscale

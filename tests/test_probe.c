@@ -45,6 +45,17 @@ static void test_cpu(void) {
            avx2, ls_cpu_threads());
     const char *d = ls_blas_describe();
     CHECK(d && strstr(d, "core "), "describe '%s'", d ? d : "(null)");
+    /* main() called ls_blas_setup: unless the user chose a wait policy or
+     * disabled the re-exec, we now run re-executed with passive waiting. */
+    const char *re = getenv("LLMSCALE_BLAS_REEXEC");
+    if (re && strstr(re, "OMP_WAIT_POLICY")) {
+        const char *wp = getenv("OMP_WAIT_POLICY");
+        CHECK(wp && strcmp(wp, "passive") == 0, "OMP_WAIT_POLICY '%s'", wp ? wp : "(unset)");
+        CHECK(strstr(d, "OMP_WAIT_POLICY=passive (set by llmscale)") != NULL, "describe '%s'", d);
+    }
+    if (re && strstr(re, "OPENBLAS_CORETYPE"))
+        CHECK(strstr(d, "core SkylakeX (chosen by llmscale") != NULL, "describe '%s'", d);
+    printf("LLMSCALE_BLAS_REEXEC=%s\n", re ? re : "(unset)");
     printf("blas: %s\n", d);
 }
 

@@ -11,11 +11,12 @@
 #include "commands.h"
 
 int cmd_info(int argc, char **argv) {
-    if (ls_wants_help(argc, argv) || argc == 0) {
+    if (argc == 0) ls_fatal("info needs at least one FILE (see llmscale info --help)");
+    if (ls_wants_help(argc, argv)) {
         printf("usage: llmscale info FILE...\n\n"
                "Describe llm.c-format files: model (magic 20240326), token shard (20240520),\n"
                "tokenizer (20240328). A run directory shows its newest checkpoint.\n");
-        return argc == 0 ? 1 : 0;
+        return 0;
     }
     for (int i = 0; i < argc; i++) {
         const char *path = argv[i];

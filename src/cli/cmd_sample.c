@@ -136,6 +136,8 @@ int cmd_sample(int argc, char **argv) {
     } else {
         ids[n++] = tkp && tkp->eot >= 0 ? tkp->eot : 0;
     }
+    if (n == 0) /* nothing to condition on: the first step would have no logits */
+        ls_fatal("the prompt is empty: give at least one token (--prompt TEXT or --prompt-tokens LIST)");
     if (n + ntok > cap)
         ls_fatal("prompt (%d tokens) + --tokens %d exceeds the model's max sequence length %d", n, ntok, cap);
 

@@ -24,8 +24,8 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     ls_blas_setup(argc, argv); /* may re-exec once to select OpenBLAS's AVX-512 kernels */
     if (argc < 2) {
-        usage(stderr);
-        return 1;
+        usage(stdout);
+        ls_fatal("no command given (see the list above, or llmscale --help)");
     }
     const char *cmd = argv[1];
     int n = argc - 2;

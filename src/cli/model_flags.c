@@ -36,8 +36,17 @@ void model_flags_resolve(const ModelFlags *mf, int vocab_hint, GptConfig *cfg) {
     int have_preset = 0;
     if (mf->preset) {
         if (!gpt_preset(mf->preset, cfg)) {
-            gpt_print_presets(stderr);
-            ls_fatal("unknown model preset '%s' (the list is above)", mf->preset);
+            /* one-line error: the preset names are the first word of each listed row */
+            char names[1024] = "", *buf = NULL, *line, *save = NULL, word[64];
+            size_t len = 0;
+            FILE *m = open_memstream(&buf, &len);
+            if (m) gpt_print_presets(m), fclose(m);
+            for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+                if (!strstr(line, "(--model NAME)") && sscanf(line, "%63s", word) == 1 &&
+                    strlen(names) + strlen(word) + 3 < sizeof names)
+                    strcat(strcat(names, names[0] ? ", " : ""), word);
+            free(buf);
+            ls_fatal("unknown model preset '%s' (presets: %s)", mf->preset, names);
         }
         have_preset = 1;
         if (vocab_hint > 0 && !mf->vocab) cfg->vocab_size = vocab_hint;

@@ -76,47 +76,77 @@ static char **argv_from_proc(void) {
     return av;
 }
 
+/* 1 when LLMSCALE_BLAS_REEXEC (the list of variables a re-exec set) names
+ * `var`. */
+static int set_by_us(const char *var) {
+    const char *re = getenv("LLMSCALE_BLAS_REEXEC");
+    size_t n = strlen(var);
+    for (const char *p = re; p != NULL && *p != '\0';) {
+        p += strspn(p, " ");
+        size_t w = strcspn(p, " ");
+        if (w == n && strncmp(p, var, n) == 0) return 1;
+        p += w;
+    }
+    return 0;
+}
+
 void ls_blas_setup(int argc, char **argv) {
     (void)argc;
-    if (getenv("OPENBLAS_CORETYPE") != NULL) return;    /* the user decided */
     if (getenv("LLMSCALE_BLAS_REEXEC") != NULL) return; /* done, or disabled */
-    if (!has_skylakex_isa()) return; /* OpenBLAS's own choice is right */
-    /* The library is loaded and its constructor has run, so we can see what
-     * it chose. If it already uses AVX-512 kernels, keep them (re-executing
-     * would cost a few milliseconds and could downgrade Cooperlake or
-     * SapphireRapids, whose sgemm is the same but bf16 routines are not). */
-    if (core_is_avx512(openblas_get_corename())) return;
+
+    /* 1. OpenBLAS kernels. The library is loaded and its constructor has run,
+     * so we can see what it chose. If it already uses AVX-512 kernels, keep
+     * them (forcing SkylakeX could downgrade Cooperlake or SapphireRapids,
+     * whose sgemm is the same but whose bf16 routines are not). */
+    int want_core = getenv("OPENBLAS_CORETYPE") == NULL && has_skylakex_isa() &&
+                    !core_is_avx512(openblas_get_corename());
+    /* 2. OpenMP wait policy (see the header): only when the user chose
+     * neither OMP_WAIT_POLICY nor libgomp's finer GOMP_SPINCOUNT. */
+    int want_wait = getenv("OMP_WAIT_POLICY") == NULL && getenv("GOMP_SPINCOUNT") == NULL;
+    if (!want_core && !want_wait) return;
 
     char **av = (argv != NULL && argv[0] != NULL) ? argv : argv_from_proc();
     if (av == NULL) {
-        ls_warn("cannot read this program's arguments to restart it with "
-                "OPENBLAS_CORETYPE=SkylakeX; matrix products use OpenBLAS's default kernels "
-                "(set OPENBLAS_CORETYPE=SkylakeX yourself for up to 2x faster sgemm)");
+        ls_warn("cannot read this program's arguments to restart it with better OpenBLAS/"
+                "OpenMP settings; set OMP_WAIT_POLICY=passive%s yourself for faster training",
+                want_core ? " and OPENBLAS_CORETYPE=SkylakeX" : "");
         return;
     }
-    if (setenv("OPENBLAS_CORETYPE", LS_CORETYPE_CHOSEN, 1) != 0 ||
-        setenv("LLMSCALE_BLAS_REEXEC", "1", 1) != 0) {
-        unsetenv("OPENBLAS_CORETYPE");
-        unsetenv("LLMSCALE_BLAS_REEXEC");
-        return;
+    char list[64] = "";
+    int ok = 1;
+    if (want_core) {
+        ok = ok && setenv("OPENBLAS_CORETYPE", LS_CORETYPE_CHOSEN, 1) == 0;
+        strcat(list, "OPENBLAS_CORETYPE");
     }
-    /* Nothing should be buffered yet, but never lose output across exec. */
-    fflush(stdout);
-    fflush(stderr);
-    /* /proc/self/exe is the running binary even when argv[0] is a relative
-     * name found through PATH or a symlink; argv[0] itself is passed on
-     * unchanged, so the program still sees the name it was started as. */
-    execv("/proc/self/exe", av);
+    if (want_wait) {
+        ok = ok && setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+        strcat(list, list[0] ? " OMP_WAIT_POLICY" : "OMP_WAIT_POLICY");
+    }
+    ok = ok && setenv("LLMSCALE_BLAS_REEXEC", list, 1) == 0;
+    if (ok) {
+        /* Nothing should be buffered yet, but never lose output across exec. */
+        fflush(stdout);
+        fflush(stderr);
+        /* /proc/self/exe is the running binary even when argv[0] is a
+         * relative name found through PATH or a symlink; argv[0] itself is
+         * passed on unchanged, so the program still sees the name it was
+         * started as. The process keeps its pid, open descriptors and
+         * environment. */
+        execv("/proc/self/exe", av);
+    }
 
-    /* Only reached when exec failed: undo, so that ls_blas_describe() does
-     * not claim a core type that the already-loaded library never saw. */
+    /* Only reached when something failed: undo, so that ls_blas_describe()
+     * does not claim settings the already-loaded libraries never saw. */
     int e = errno;
-    unsetenv("OPENBLAS_CORETYPE");
+    if (want_core) unsetenv("OPENBLAS_CORETYPE");
+    if (want_wait) unsetenv("OMP_WAIT_POLICY");
     unsetenv("LLMSCALE_BLAS_REEXEC");
-    ls_warn("cannot restart with OPENBLAS_CORETYPE=SkylakeX (exec /proc/self/exe: %s); "
-            "matrix products use OpenBLAS's default kernels (set OPENBLAS_CORETYPE=SkylakeX "
-            "before starting llmscale for up to 2x faster sgemm)",
-            strerror(e));
+    ls_warn("cannot restart with %s%s%s (exec /proc/self/exe: %s); set %s%s%s yourself before "
+            "starting llmscale for faster training",
+            want_core ? "OPENBLAS_CORETYPE=SkylakeX" : "", want_core && want_wait ? " and " : "",
+            want_wait ? "OMP_WAIT_POLICY=passive" : "", strerror(e),
+            want_core ? "OPENBLAS_CORETYPE=SkylakeX" : "", want_core && want_wait ? " and " : "",
+            want_wait ? "OMP_WAIT_POLICY=passive" : "");
 }
 
 const char *ls_blas_describe(void) {
@@ -134,17 +164,26 @@ const char *ls_blas_describe(void) {
     if (core == NULL || core[0] == '\0') core = "unknown";
 
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    const char *re = getenv("LLMSCALE_BLAS_REEXEC");
     const char *why;
-    if (ct != NULL && re != NULL && strcmp(re, "1") == 0 && strcmp(ct, LS_CORETYPE_CHOSEN) == 0)
+    if (ct != NULL && set_by_us("OPENBLAS_CORETYPE"))
         why = "chosen by llmscale: AVX-512 detected";
     else if (ct != NULL)
         why = "set by OPENBLAS_CORETYPE";
     else
         why = "OpenBLAS default";
+    /* The OpenMP wait policy matters as much as the kernels (see header). */
+    char wait[160];
+    const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
+    if (wp != NULL)
+        snprintf(wait, sizeof wait, "OMP_WAIT_POLICY=%.40s%s", wp,
+                 set_by_us("OMP_WAIT_POLICY") ? " (set by llmscale)" : "");
+    else if (sc != NULL)
+        snprintf(wait, sizeof wait, "GOMP_SPINCOUNT=%.40s", sc);
+    else
+        snprintf(wait, sizeof wait, "OpenMP default wait policy");
     /* core is trimmed of trailing blanks some builds append */
     size_t cn = strcspn(core, " \t\n");
-    snprintf(out, sizeof out, "%s, core %.*s (%s)", lib, (int)cn, core, why);
+    snprintf(out, sizeof out, "%s, core %.*s (%s); %s", lib, (int)cn, core, why, wait);
     return out;
 }
 

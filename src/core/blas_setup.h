@@ -1,42 +1,62 @@
-/* blas_setup.h - make OpenBLAS use the right kernels for this CPU.
+/* blas_setup.h - make OpenBLAS and OpenMP run well on this machine.
  *
- * Debian's OpenBLAS is a DYNAMIC_ARCH build: it carries kernels for many CPU
- * generations and picks one set in a constructor that runs when the shared
- * library is loaded, before main(). It picks by CPU family/model number, so
- * an AVX-512 CPU whose model number OpenBLAS 0.3.21 does not know (newer
- * Xeons, some virtual machines) gets the Haswell (AVX2) kernels: measured on
- * a 2-core AVX-512 KVM guest, 1024^3 sgemm runs at ~200 GFLOP/s with Haswell
- * kernels and ~305 GFLOP/s with SkylakeX (AVX-512) kernels. The only
- * supported way to override the choice is the environment variable
- * OPENBLAS_CORETYPE, which must be set before the library is loaded -
- * setting it inside main() is too late. So ls_blas_setup() sets it and
- * re-executes the program once (same pid, same arguments, same environment
- * plus the two variables below). When OpenBLAS already chose an AVX-512 core
- * by itself nothing happens.
+ * Two settings decide how fast llmscale's matrix products run, and both are
+ * read by the libraries in constructors that run when they are loaded,
+ * before main(); setting them inside main() is too late. ls_blas_setup()
+ * therefore sets them and re-executes the program once (same pid, same
+ * arguments, same environment plus these variables):
+ *
+ * 1. OPENBLAS_CORETYPE. Debian's OpenBLAS is a DYNAMIC_ARCH build: it
+ *    carries kernels for many CPU generations and picks one set by CPU
+ *    family/model number, so an AVX-512 CPU whose model number OpenBLAS
+ *    0.3.21 does not know (newer Xeons, some virtual machines) gets its
+ *    Haswell (AVX2) kernels. Measured on the 2-core AVX-512 development VM:
+ *    1024^3 sgemm ~200 GFLOP/s with Haswell kernels, ~305 GFLOP/s with
+ *    SkylakeX kernels. When OpenBLAS already chose an AVX-512 core by itself
+ *    (as it does on that VM) this setting is left alone.
+ *
+ * 2. OMP_WAIT_POLICY=passive. The Debian OpenBLAS used here is the pthread
+ *    build: it has its own worker threads next to OpenMP's. By default
+ *    libgomp's idle threads spin for a while after each parallel region,
+ *    and OpenBLAS's workers spin after each BLAS call, so when the two
+ *    alternate (a training step does, hundreds of times) each side's
+ *    spinning threads steal the cores the other needs. Measured on the
+ *    2-core VM: 2 element-wise OpenMP loops + one 256x768x768 sgemm took
+ *    5.5 ms instead of 1.3 ms, and a GPT-2 124M training step (B=4, T=64)
+ *    1.64 s instead of 1.16 s (up to 4x slower when another process also
+ *    runs). With passive waiting, idle OpenMP threads sleep at once; each
+ *    parallel region then costs ~25 us more to wake them, which is small.
+ *    Not set when the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT.
  *
  * Environment:
- *   OPENBLAS_CORETYPE=<name>  if already set, it is respected (no re-exec).
- *   LLMSCALE_BLAS_REEXEC      set to 1 by the re-exec, which stops a second
- *                             one; set it yourself (to anything, e.g. 0) to
- *                             disable the re-exec altogether. */
+ *   OPENBLAS_CORETYPE, OMP_WAIT_POLICY, GOMP_SPINCOUNT
+ *                         a value the user set is respected.
+ *   LLMSCALE_BLAS_REEXEC  set by the re-exec to the list of variables it set
+ *                         (e.g. "OMP_WAIT_POLICY"), which stops a second
+ *                         re-exec; set it yourself (to anything, e.g. 0) to
+ *                         disable the re-exec and all of the above. */
 #ifndef LS_BLAS_SETUP_H
 #define LS_BLAS_SETUP_H
 
 /* Call first thing in main(), before anything is printed, any file or thread
- * is opened or any BLAS routine runs: if the CPU has AVX-512 (F, BW, VL, DQ),
- * OpenBLAS did not pick an AVX-512 core (SkylakeX, Cooperlake,
- * SapphireRapids) by itself, OPENBLAS_CORETYPE is unset and
- * LLMSCALE_BLAS_REEXEC is unset, it sets
- * OPENBLAS_CORETYPE=SkylakeX and LLMSCALE_BLAS_REEXEC=1 and execs
+ * is opened or any BLAS routine runs. Unless LLMSCALE_BLAS_REEXEC is set, it
+ * decides what to set:
+ *   OPENBLAS_CORETYPE=SkylakeX  if the CPU has AVX-512 (F, BW, VL, DQ),
+ *                               OpenBLAS did not pick an AVX-512 core
+ *                               (SkylakeX, Cooperlake, SapphireRapids) by
+ *                               itself and OPENBLAS_CORETYPE is unset;
+ *   OMP_WAIT_POLICY=passive     if OMP_WAIT_POLICY and GOMP_SPINCOUNT are
+ *                               both unset;
+ * and if anything, sets those and LLMSCALE_BLAS_REEXEC and execs
  * /proc/self/exe with argv; it does not return then. Otherwise (or if the
  * exec fails, which is warned about) it returns and nothing changes.
  * argv may be NULL: the arguments are then read from /proc/self/cmdline. */
 void ls_blas_setup(int argc, char **argv);
 
-/* One line describing the BLAS in use, for logs, e.g.
- *   "OpenBLAS 0.3.21, core SkylakeX (chosen by llmscale: AVX-512 detected)"
- *   "OpenBLAS 0.3.21, core Haswell (set by OPENBLAS_CORETYPE)"
- *   "OpenBLAS 0.3.21, core Haswell (OpenBLAS default)"
+/* One line describing the BLAS and OpenMP setup in use, for logs, e.g.
+ *   "OpenBLAS 0.3.21, core SkylakeX (OpenBLAS default); OMP_WAIT_POLICY=passive (set by llmscale)"
+ *   "OpenBLAS 0.3.21, core SkylakeX (chosen by llmscale: AVX-512 detected); ..."
+ *   "OpenBLAS 0.3.21, core Haswell (set by OPENBLAS_CORETYPE); OpenMP default wait policy"
  * The core name is the one OpenBLAS reports it is actually using. The string
  * is static and valid until the next call. */
 const char *ls_blas_describe(void);

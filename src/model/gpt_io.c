@@ -11,6 +11,12 @@ static const char *what_magic(int magic) {
     return "";
 }
 
+/* gpt_num_params in double: safe for any positive header fields (size_t can overflow) */
+static double gpt_num_params_d(const GptConfig *c) {
+    double L = c->num_layers, C = c->channels, Vp = c->padded_vocab_size, T = c->max_seq_len;
+    return Vp * C + T * C + L * (12.0 * C * C + 13.0 * C) + 2.0 * C;
+}
+
 void gpt_read_config(const char *path, GptConfig *cfg) {
     int64_t size = ls_file_size(path);
     if (size < 0) ls_fatal("model file '%s' does not exist or is not a regular file", path);
@@ -39,14 +45,24 @@ void gpt_read_config(const char *path, GptConfig *cfg) {
     if (h[2] <= 0 || h[3] <= 0 || h[4] <= 0 || h[5] <= 0 || h[6] <= 0 || cfg->padded_vocab_size <= 0)
         ls_fatal("model file '%s' has a corrupt header: maxT=%d V=%d L=%d NH=%d C=%d Vp=%d", path,
                  h[2], h[3], h[4], h[5], h[6], h[7]);
-    gpt_config_validate(cfg);
-    double expect = 1024.0 + 4.0 * (double)gpt_num_params(cfg);
+    if (cfg->channels % cfg->num_heads != 0)
+        ls_fatal("model file '%s' has a corrupt header: heads %d do not divide dim %d", path, h[5],
+                 h[6]);
+    if (cfg->padded_vocab_size < cfg->vocab_size)
+        ls_fatal("model file '%s' has a corrupt header: padded vocab %d < vocab %d", path,
+                 cfg->padded_vocab_size, cfg->vocab_size);
+    /* the size check comes before gpt_config_validate, so a bad file gets one error line and
+     * not a warning first (e.g. vocab > 65536); in double, as the header is not yet bounded */
+    double expect = 1024.0 + 4.0 * gpt_num_params_d(cfg);
     if ((double)size != expect)
         ls_fatal("model file '%s' has %lld bytes but its header (L=%d C=%d V=%d Vp=%d maxT=%d) "
                  "needs %.0f: the file is %s",
                  path, (long long)size, cfg->num_layers, cfg->channels, cfg->vocab_size,
                  cfg->padded_vocab_size, cfg->max_seq_len, expect,
                  (double)size < expect ? "truncated" : "too long (corrupt)");
+    gpt_config_validate(cfg);
+    if (1024.0 + 4.0 * (double)gpt_num_params(cfg) != expect)
+        ls_fatal("internal: gpt_num_params_d disagrees with gpt_num_params");
 }
 
 /* Canonical order: for each kind, every layer (or the single tensor). */

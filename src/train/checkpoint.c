@@ -121,5 +121,11 @@ void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState 
     if (file_crc(mpath) != st->model_crc)
         ls_fatal("checkpoint model '%s' does not match its state file (CRC differs): corrupt or "
                  "mixed checkpoints", mpath);
+    /* a checksummed record can still disagree with `latest` (files mixed by hand) */
+    if (st->step != step || st->next_seq < 0 || st->adam_t < 0 || st->adam_t > st->step)
+        ls_fatal("checkpoint state '%s' is inconsistent (step %lld, 'latest' says %lld; AdamW count "
+                 "%lld, data position %lld): corrupt or mixed checkpoints",
+                 spath, (long long)st->step, (long long)step, (long long)st->adam_t,
+                 (long long)st->next_seq);
     opt->t = st->adam_t;
 }
