@@ -44,11 +44,12 @@ $(BUILD)/tests/%: tests/%.c $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ)) $(B
 	$(CC) $(CFLAGS) -Isrc $^ -o $@ $(LDLIBS)
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j2 all
 	@sh scripts/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j2 all
+	@$(MAKE) --no-print-directory -j2 asan
 	@sh tests/run_all.sh
 
 bench: deps

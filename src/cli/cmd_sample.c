@@ -23,7 +23,8 @@ static void usage(FILE *f) {
             "  --tokenizer FILE     llm.c tokenizer (default: tokenizer.bin beside the model)\n"
             "  --prompt TEXT        start text (byte-level tokenizers); default: end-of-text token\n"
             "  --prompt-tokens LIST comma-separated token ids instead of --prompt\n"
-            "  --tokens N           tokens to generate (default 256; prompt + N <= max seq)\n"
+            "  --tokens N           tokens to generate (default 256); past the model's max sequence\n"
+            "                       the context is cropped to its newest max/2 tokens\n"
             "  --temperature X      softmax temperature; 0 = greedy (default 1.0)\n"
             "  --top-k K            sample among the K most likely tokens; 0 = all (default 0)\n"
             "  --seed N             random seed (default 42)\n");
@@ -113,12 +114,12 @@ int cmd_sample(int argc, char **argv) {
 
     /* prompt -> token ids */
     int cap = cfg.max_seq_len, n = 0;
-    int32_t *ids = calloc((size_t)cap + 1, sizeof(int32_t));
+    size_t plen = prompt ? strlen(prompt) : prompt_tokens ? strlen(prompt_tokens) : 0;
+    int32_t *ids = calloc(plen + 2 + (size_t)ntok, sizeof(int32_t)); /* prompt, then generated */
     if (!ids) ls_fatal("out of memory");
     if (prompt) {
         if (!tkp) ls_fatal("--prompt needs a tokenizer (--tokenizer FILE); or use --prompt-tokens");
         size_t len = strlen(prompt);
-        if (len + 1 > (size_t)cap) ls_fatal("prompt of %zu bytes is longer than the model's max sequence %d", len, cap);
         if (tkp->eot >= 0) ids[n++] = tkp->eot; /* documents start after an end-of-text token */
         n += ls_tokenizer_encode_bytes(tkp, prompt, len, ids + n);
     } else if (prompt_tokens) {
@@ -128,7 +129,6 @@ int cmd_sample(int argc, char **argv) {
             long v = strtol(s, &end, 10);
             if (end == s || v < 0 || v >= cfg.vocab_size)
                 ls_fatal("--prompt-tokens: bad token id list near '%s' (ids in [0, %d), comma-separated)", s, cfg.vocab_size);
-            if (n >= cap) ls_fatal("--prompt-tokens: more tokens than the model's max sequence %d", cap);
             ids[n++] = (int32_t)v;
             s = end;
             if (*s == ',') s++;
@@ -138,8 +138,6 @@ int cmd_sample(int argc, char **argv) {
     }
     if (n == 0) /* nothing to condition on: the first step would have no logits */
         ls_fatal("the prompt is empty: give at least one token (--prompt TEXT or --prompt-tokens LIST)");
-    if (n + ntok > cap)
-        ls_fatal("prompt (%d tokens) + --tokens %d exceeds the model's max sequence length %d", n, ntok, cap);
 
     Gpt m;
     gpt_create(&m, &cfg, 0, cfg.num_layers, 1, 0);
@@ -151,13 +149,27 @@ int cmd_sample(int argc, char **argv) {
     float *probs = calloc((size_t)cfg.vocab_size, sizeof(float));
     if (!probs) ls_fatal("out of memory");
     for (int i = (prompt || prompt_tokens) ? 0 : 1; i < n; i++) emit(tkp, ids[i]);
+    /* The model has learned positions 0..maxT-1 only. When the context is
+     * full, keep its newest maxT/2 tokens and re-run them from position 0
+     * (what cropping the context to the model's window means), then go on
+     * one token at a time with the KV cache. */
     const float *logits = NULL;
-    for (int pos = 0; pos < n; pos++) logits = gpt_infer_step(&m, &kv, ids[pos], pos);
+    int pos = 0;
+    int from = n > cap ? n - cap : 0;
+    for (int i = from; i < n; i++) logits = gpt_infer_step(&m, &kv, ids[i], pos++);
     for (int k = 0; k < ntok; k++) {
         int next = sample_token(logits, cfg.vocab_size, temp, top_k, &rng, probs);
+        ids[n++] = next;
         emit(tkp, next);
         fflush(stdout);
-        if (n + k + 1 < cap && k + 1 < ntok) logits = gpt_infer_step(&m, &kv, next, n + k);
+        if (k + 1 == ntok) break;
+        if (pos == cap) {
+            int keep = cap / 2 > 0 ? cap / 2 : 1;
+            pos = 0;
+            for (int i = n - keep; i < n; i++) logits = gpt_infer_step(&m, &kv, ids[i], pos++);
+        } else {
+            logits = gpt_infer_step(&m, &kv, next, pos++);
+        }
     }
     printf("\n");
     free(probs);

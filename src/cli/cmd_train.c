@@ -164,17 +164,8 @@ int cmd_train(int argc, char **argv) {
         } else {
             gpt_read_config(o.init, &o.cfg);
         }
-        if (model_flags_any_shape(&mf)) {
-            /* shape flags are allowed (same command line as the first run) but must agree */
-            GptConfig want;
-            model_flags_resolve(&mf, o.cfg.vocab_size, &want);
-            if (memcmp(&want, &o.cfg, sizeof want) != 0)
-                ls_fatal("the model flags (L=%d C=%d NH=%d V=%d maxT=%d) differ from the %s model "
-                         "(L=%d C=%d NH=%d V=%d maxT=%d); drop them or make them match",
-                         want.num_layers, want.channels, want.num_heads, want.vocab_size,
-                         want.max_seq_len, o.resume ? "checkpoint's" : "--init", o.cfg.num_layers,
-                         o.cfg.channels, o.cfg.num_heads, o.cfg.vocab_size, o.cfg.max_seq_len);
-        }
+        if (model_flags_any_shape(&mf))
+            model_flags_check_against(&mf, &o.cfg, o.resume ? "checkpoint's model" : "--init model");
         if (mf.seq > o.cfg.max_seq_len)
             ls_fatal("--seq %d exceeds the model's max sequence length %d", mf.seq, o.cfg.max_seq_len);
     } else {

@@ -35,19 +35,8 @@ void model_flags_resolve(const ModelFlags *mf, int vocab_hint, GptConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
     int have_preset = 0;
     if (mf->preset) {
-        if (!gpt_preset(mf->preset, cfg)) {
-            /* one-line error: the preset names are the first word of each listed row */
-            char names[1024] = "", *buf = NULL, *line, *save = NULL, word[64];
-            size_t len = 0;
-            FILE *m = open_memstream(&buf, &len);
-            if (m) gpt_print_presets(m), fclose(m);
-            for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
-                if (!strstr(line, "(--model NAME)") && sscanf(line, "%63s", word) == 1 &&
-                    strlen(names) + strlen(word) + 3 < sizeof names)
-                    strcat(strcat(names, names[0] ? ", " : ""), word);
-            free(buf);
-            ls_fatal("unknown model preset '%s' (presets: %s)", mf->preset, names);
-        }
+        if (!gpt_preset(mf->preset, cfg))
+            ls_fatal("unknown model preset '%s' (presets: %s)", mf->preset, gpt_preset_names());
         have_preset = 1;
         if (vocab_hint > 0 && !mf->vocab) cfg->vocab_size = vocab_hint;
     } else {
@@ -69,6 +58,32 @@ void model_flags_resolve(const ModelFlags *mf, int vocab_hint, GptConfig *cfg) {
         ls_fatal("--seq %d exceeds the model's max sequence length %d (raise --max-seq)", mf->seq,
                  cfg->max_seq_len);
     gpt_config_validate(cfg);
+}
+
+void model_flags_check_against(const ModelFlags *mf, const GptConfig *have, const char *source) {
+    GptConfig want = *have;
+    if (mf->preset) {
+        GptConfig p;
+        if (!gpt_preset(mf->preset, &p))
+            ls_fatal("unknown model preset '%s' (presets: %s)", mf->preset, gpt_preset_names());
+        want.num_layers = p.num_layers;
+        want.channels = p.channels;
+        want.num_heads = p.num_heads;
+        want.max_seq_len = p.max_seq_len;
+    }
+    if (mf->layers) want.num_layers = mf->layers;
+    if (mf->dim) want.channels = mf->dim;
+    if (mf->heads) want.num_heads = mf->heads;
+    if (mf->vocab) want.vocab_size = mf->vocab;
+    if (mf->max_seq) want.max_seq_len = mf->max_seq;
+    if (want.num_layers != have->num_layers || want.channels != have->channels ||
+        want.num_heads != have->num_heads || want.vocab_size != have->vocab_size ||
+        want.max_seq_len != have->max_seq_len)
+        ls_fatal("the model flags (L=%d C=%d NH=%d V=%d maxT=%d) differ from the %s "
+                 "(L=%d C=%d NH=%d V=%d maxT=%d); drop them or make them match",
+                 want.num_layers, want.channels, want.num_heads, want.vocab_size, want.max_seq_len,
+                 source, have->num_layers, have->channels, have->num_heads, have->vocab_size,
+                 have->max_seq_len);
 }
 
 void model_flags_help(FILE *f) {

@@ -19,6 +19,9 @@ int model_flags_any_shape(const ModelFlags *mf);
  * used when neither the preset nor --vocab gives a vocabulary (0 = none). */
 void model_flags_resolve(const ModelFlags *mf, int vocab_hint, GptConfig *cfg);
 void model_flags_help(FILE *f);
+/* With --init/--resume the file defines the model; shape flags given anyway
+ * (e.g. the first run's command line) must describe the same model. */
+void model_flags_check_against(const ModelFlags *mf, const GptConfig *have, const char *source);
 /* Megatron-DeepSpeed-style environment defaults: MODEL_SIZE_KEY, SEQ_LEN. */
 void model_flags_from_env(ModelFlags *mf);
 

@@ -55,6 +55,16 @@ int gpt_preset(const char *name, GptConfig *cfg) {
     return 0;
 }
 
+const char *gpt_preset_names(void) {
+    static char names[1024];
+    if (!names[0])
+        for (int i = 0; i < NPRESETS; i++) {
+            if (i) strcat(names, ", ");
+            strcat(names, PRESETS[i].name);
+        }
+    return names;
+}
+
 void gpt_print_presets(FILE *f) {
     fprintf(f, "  presets (--model NAME): layers/dim/heads, default seq, vocab\n");
     for (int i = 0; i < NPRESETS; i++) {

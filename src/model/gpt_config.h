@@ -24,6 +24,8 @@ typedef struct {
  * the name is unknown. */
 int gpt_preset(const char *name, GptConfig *cfg);
 void gpt_print_presets(FILE *f);
+/* "micro, tiny, ...": every preset name, comma-separated (static storage). */
+const char *gpt_preset_names(void);
 /* Round V up to a multiple of `multiple` (128 * tp). */
 int gpt_pad_vocab(int V, int multiple);
 /* Fatal one-line error on a nonsensical config (sizes <= 0, heads not dividing

@@ -1,6 +1,7 @@
 /* checkpoint.c - see checkpoint.h. */
 #include "checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -75,14 +76,20 @@ void ckpt_save(const char *rundir, const Gpt *m, const AdamW *opt, TrainState *s
     ls_atomic_commit(&af);
 
     /* keep this checkpoint and the previous one; remove anything older */
-    for (int64_t s = prev - 1; prev >= 0 && s >= 0 && s < st->step; s--) {
+    if (prev < 0) return;
+    DIR *d = opendir(rundir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long long s;
+        char kind[16];
+        if (sscanf(e->d_name, "ckpt_%lld_%15[a-z].bin", &s, kind) != 2) continue;
+        if (s >= prev || s == st->step) continue;
         char p[4096];
-        ckpt_model_path(p, rundir, s);
-        int had = unlink(p) == 0;
-        state_path(p, rundir, s);
-        had |= unlink(p) == 0;
-        (void)had;
+        snprintf(p, sizeof p, "%s/%s", rundir, e->d_name);
+        unlink(p);
     }
+    closedir(d);
 }
 
 void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st) {

@@ -29,7 +29,7 @@ typedef struct {
 } TrainState;
 
 /* Write checkpoint of st->step into rundir and point `latest` at it; keeps
- * the previous checkpoint and deletes older ones. */
+ * the previous checkpoint and deletes any older ones. */
 void ckpt_save(const char *rundir, const Gpt *m, const AdamW *opt, TrainState *st);
 /* Newest complete step in rundir, or -1 if none. */
 int64_t ckpt_latest(const char *rundir);

@@ -84,6 +84,9 @@ int trainer_run(const TrainOpts *o) {
                      o->resume, st.B, st.T, st.grad_accum, st.shuffle ? "on" : "off",
                      (unsigned long long)st.data_seed);
         start = (long)st.step;
+        if (start >= o->steps)
+            ls_warn("the checkpoint in '%s' is already at step %ld >= --steps %ld: nothing to train "
+                    "(raise --steps to continue)", o->resume, start, o->steps);
         ls_info("resuming from %s at step %ld (data position: sequence %lld)", o->resume, start,
                 (long long)st.next_seq);
     } else if (o->init) {
@@ -148,9 +151,12 @@ int trainer_run(const TrainOpts *o) {
         double norm = sqrt(ls_comm_allreduce_sum_double(&grid.world_comm,
                                                         grad_sq_sum(m.grads, m.lay.total)));
         if (!isfinite(loss) || !isfinite(norm))
+        {
+            char saved[64] = "no checkpoint was written";
+            if (last_saved >= 0) snprintf(saved, sizeof saved, "last checkpoint: step %ld", last_saved);
             ls_fatal("step %ld: loss %g, gradient norm %g is not finite; stopping without saving it "
-                     "(last checkpoint: step %ld; lower --lr or enable --grad-clip)",
-                     step + 1, loss, norm, last_saved);
+                     "(%s; lower --lr or use --grad-clip)", step + 1, loss, norm, saved);
+        }
         grad_clip_scale(m.grads, m.lay.total, norm, o->grad_clip);
         hp.lr = lr_at(o->schedule, o->lr, o->lr_min, o->warmup, step, o->steps);
         adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
