@@ -36,7 +36,6 @@ $(BUILD)/libllmscale.a: $(LIB_OBJ)
 
 $(BUILD)/llmscale: $(CLI_OBJ) $(BUILD)/libllmscale.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-	@ln -sf $(BUILD)/llmscale llmscale 2>/dev/null || true
 
 # test programs link the library plus the CLI objects except main.c
 $(BUILD)/tests/%: tests/%.c $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ)) $(BUILD)/libllmscale.a

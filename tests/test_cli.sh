@@ -43,6 +43,10 @@ b=$("$LS" sample --init "$D/run" --prompt "x" --tokens 30 --temperature 0)
 cp "$D/data/train_000000.bin" "$D/tiny_train.bin"
 "$LS" train --data "$D/*_train.bin" --model micro --seq 16 --batch 2 --steps 2 --peak-gflops 100 > /dev/null \
     && ok "--data accepts a glob of llm.c shards" || bad "glob data"
+# Megatron-DeepSpeed-style environment defaults
+MODEL_SIZE_KEY=micro SEQ_LEN=8 MICRO_BATCH=3 GAS=2 "$LS" train --data "$D/data" --steps 1 --peak-gflops 100 > "$D/env.log"
+grep -q "batch: 3 x 8 tokens per micro-batch, 2 micro-batches" "$D/env.log" && grep -q "model: 2 layers, dim 32" "$D/env.log" \
+    && ok "MODEL_SIZE_KEY, SEQ_LEN, MICRO_BATCH, GAS set the defaults" || bad "environment defaults"
 for c in prepare train eval sample info bench; do
     "$LS" $c --help | grep -q usage || bad "$c --help"
 done

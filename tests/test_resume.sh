@@ -33,4 +33,28 @@ if [ "$(losses "$D/straight/metrics.jsonl")" != "$(losses "$D/other/metrics.json
 else
     echo "FAIL - control run matched"; fail=1
 fi
+# SIGTERM (a job's time limit): finish the step, checkpoint, exit 0, resumable
+long="--data $D/data --model micro --seq 16 --batch 2 --steps 1000000 --peak-gflops 100 --print-every 0"
+"$LS" train $long --out "$D/sig" > "$D/sig.log" 2>&1 &
+pid=$!
+i=0
+while [ ! -s "$D/sig/metrics.jsonl" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+steps=$(wc -l < "$D/sig/metrics.jsonl")
+if [ $rc -eq 0 ] && [ "$(cat "$D/sig/latest")" -eq "$steps" ] && grep -q "SIGTERM received" "$D/sig.log"; then
+    echo "ok - SIGTERM: exit 0 with a checkpoint at step $steps"
+else
+    echo "FAIL - SIGTERM: exit $rc, latest $(cat "$D/sig/latest" 2>/dev/null), $steps metrics lines"; cat "$D/sig.log"; fail=1
+fi
+"$LS" train $long --resume "$D/sig" --stop-at $((steps + 2)) > /dev/null
+[ "$(cat "$D/sig/latest")" -eq $((steps + 2)) ] && [ "$(wc -l < "$D/sig/metrics.jsonl")" -eq $((steps + 2)) ] \
+    && echo "ok - resumed after SIGTERM" || { echo "FAIL - resume after SIGTERM"; fail=1; }
+# metrics of steps the crashed run logged after its checkpoint are dropped on resume
+"$LS" train $common --out "$D/trunc" --stop-at 3 > /dev/null
+sed -n 4,6p "$D/straight/metrics.jsonl" >> "$D/trunc/metrics.jsonl"   # as if steps 4-6 ran, then a crash
+"$LS" train $common --resume "$D/trunc" > /dev/null
+[ "$(losses "$D/trunc/metrics.jsonl")" = "$(losses "$D/straight/metrics.jsonl")" ] \
+    && echo "ok - metrics.jsonl has each step once after resume" || { echo "FAIL - metrics duplicated"; fail=1; }
 exit $fail

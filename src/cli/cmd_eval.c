@@ -21,7 +21,9 @@ static void usage(FILE *f) {
             "  --split train|val   which shards of a prepared directory (default train)\n"
             "  --batch B           sequences per batch (default 4)\n"
             "  --seq T             sequence length (default: the model's max)\n"
-            "  --batches K         number of batches (default 10)\n");
+            "  --batches K         number of batches (default 10)\n"
+            "(models come from files; to train one of these presets see llmscale train --help)\n");
+    gpt_print_presets(f);
 }
 
 int cmd_eval(int argc, char **argv) {

@@ -27,7 +27,9 @@ static void usage(FILE *f) {
             "                       the context is cropped to its newest max/2 tokens\n"
             "  --temperature X      softmax temperature; 0 = greedy (default 1.0)\n"
             "  --top-k K            sample among the K most likely tokens; 0 = all (default 0)\n"
-            "  --seed N             random seed (default 42)\n");
+            "  --seed N             random seed (default 42)\n"
+            "(models come from files; to train one of these presets see llmscale train --help)\n");
+    gpt_print_presets(f);
 }
 
 static int sample_token(const float *logits, int V, float temp, int top_k, LsRng *rng, float *probs) {

@@ -4,6 +4,7 @@
 
 #include "../core/blas_setup.h"
 #include "../core/error.h"
+#include "../model/gpt_config.h"
 #include "commands.h"
 
 static void usage(FILE *f) {
@@ -18,7 +19,9 @@ static void usage(FILE *f) {
             "  eval      mean loss of a model over the first K batches of a shard\n"
             "  sample    generate text from a model or run directory (KV cache, temperature, top-k)\n"
             "  info      describe a model, shard or tokenizer file\n"
-            "  bench     measure this machine and time training steps (tokens/s, MFU)\n");
+            "  bench     measure this machine and time training steps (tokens/s, MFU)\n"
+            "\n");
+    gpt_print_presets(f);
 }
 
 int main(int argc, char **argv) {

@@ -2,6 +2,7 @@
 #include "trainer.h"
 
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "../core/blas_setup.h"
@@ -17,6 +18,37 @@
 #include "checkpoint.h"
 #include "eval.h"
 #include "metrics.h"
+
+/* SIGINT / SIGTERM (Ctrl-C, a scheduler's time limit): finish the current
+ * step, write a checkpoint, exit 0. A second signal stops at once. */
+static volatile sig_atomic_t g_stop_signal = 0;
+
+static void on_stop_signal(int sig) {
+    if (g_stop_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    g_stop_signal = sig;
+}
+
+/* On resume, drop metrics records of steps after the checkpoint (they were
+ * logged by the interrupted run and will be trained again). */
+static void truncate_metrics(const char *path, long keep_steps) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) ls_fatal("cannot rewrite metrics file '%s'", path);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        long s = 0;
+        if (sscanf(line, "{\"step\": %ld", &s) == 1 && s > keep_steps) continue;
+        fputs(line, out);
+    }
+    fclose(f);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) ls_fatal("cannot rewrite metrics file '%s'", path);
+}
 
 void train_opts_defaults(TrainOpts *o) {
     memset(o, 0, sizeof *o);
@@ -57,6 +89,9 @@ int trainer_run(const TrainOpts *o) {
                  o->data, ls_loader_max_token(&train), cfg->vocab_size, ls_loader_max_token(&train) + 1);
     LsLoader val;
     int have_val = 0;
+    if (o->val_every > 0 && !o->val_data)
+        ls_warn("--val-every %d but no validation data: give --val-data PATH (or a --data DIR with "
+                "val shards); training without validation", o->val_every);
     if (o->val_data && o->val_every > 0) {
         ls_loader_init(&val, o->val_data, "val", T, 0, 0);
         if (ls_loader_max_token(&val) >= cfg->vocab_size)
@@ -126,6 +161,7 @@ int trainer_run(const TrainOpts *o) {
         ls_mkdirs(o->out);
         char path[4096];
         snprintf(path, sizeof path, "%s/metrics.jsonl", o->out);
+        if (o->resume) truncate_metrics(path, start);
         jsonl = fopen(path, o->resume ? "a" : "w");
         if (!jsonl) ls_fatal("cannot write metrics file '%s'", path);
     }
@@ -136,6 +172,8 @@ int trainer_run(const TrainOpts *o) {
     float dloss = 1.0f / ((float)G * T); /* d(mean over the global batch)/d(token loss) */
     long last_saved = o->resume ? start : -1;
     long end = (o->stop_at > 0 && o->stop_at < o->steps) ? o->stop_at : o->steps;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     for (long step = start; step < end; step++) {
         double t0 = ls_now_s();
         gpt_zero_grad(&m);
@@ -187,14 +225,21 @@ int trainer_run(const TrainOpts *o) {
             ckpt_save(o->out, &m, &opt, &st);
             last_saved = step + 1;
         }
+        if (g_stop_signal) {
+            end = step + 1;
+            ls_info("%s received: stopping after step %ld", g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", end);
+            break;
+        }
     }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (o->out && last_saved != end && end > start) {
         ckpt_save(o->out, &m, &opt, &st);
         last_saved = end;
     }
     if (end < o->steps)
-        ls_info("stopped after step %ld of %ld as asked (--stop-at); continue with --resume %s", end,
-                o->steps, o->out ? o->out : "RUNDIR");
+        ls_info("stopped after step %ld of %ld; continue with the same command plus --resume %s",
+                end, o->steps, o->out ? o->out : "RUNDIR (give --out to save checkpoints)");
     if (o->out) {
         char path[4096];
         ckpt_model_path(path, o->out, last_saved);
