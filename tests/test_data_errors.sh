@@ -12,46 +12,8 @@ T=$(mktemp -d "/tmp/llmscale_data_errors.$$.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 pass=0
 fail=0
+. "$(dirname "$0")/expect.sh"
 
-# expect_error NAME CMD...: exit 1, one stderr line "llmscale: error: ..."
-expect_error() {
-    name=$1
-    shift
-    "$@" >"$T/out" 2>"$T/err" </dev/null
-    rc=$?
-    lines=$(wc -l <"$T/err")
-    first=$(head -n 1 "$T/err")
-    if [ "$rc" -eq 1 ] && [ "$lines" -eq 1 ] && [ "${first#llmscale: error: }" != "$first" ]; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL $name: exit $rc, $lines stderr line(s):"
-        sed 's/^/    /' "$T/err" | head -n 5
-    fi
-}
-
-# expect_ok NAME CMD...: exit 0, nothing on stderr
-expect_ok() {
-    name=$1
-    shift
-    "$@" >"$T/out" 2>"$T/err" </dev/null
-    rc=$?
-    if [ "$rc" -eq 0 ] && [ ! -s "$T/err" ]; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL $name: exit $rc"
-        sed 's/^/    /' "$T/err" | head -n 5
-    fi
-}
-
-# le32 N: the 4 little-endian bytes of N
-le32() {
-    v=$1
-    for k in 0 8 16 24; do
-        printf "\\$(printf %03o $(((v >> k) & 255)))"
-    done
-}
 # header MAGIC VERSION COUNT: a 1024-byte llm.c header (256 int32)
 header() {
     le32 "$1"

@@ -179,7 +179,9 @@ int trainer_run(const TrainOpts *o) {
         gpt_zero_grad(&m);
         double loss_sum = 0.0;
         for (int j = 0; j < A; j++) {
-            uint64_t seq = (uint64_t)step * G + (uint64_t)grid.dp_rank * B * A + (uint64_t)j * B;
+            /* micro-batch round j of the step's G sequences; data-parallel rank r
+             * takes the r-th B of each round (B*dp sequences per round) */
+            uint64_t seq = (uint64_t)step * G + (uint64_t)j * B * grid.dp + (uint64_t)grid.dp_rank * B;
             ls_loader_get(&train, seq, B, x, y);
             float l = gpt_forward(&m, x, y, B, T);
             loss_sum += (double)l * B * T; /* sum of token losses */

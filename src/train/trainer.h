@@ -5,8 +5,9 @@
  *   B  micro-batch, sequences per forward/backward on one data-parallel rank
  *   G  global batch, sequences per optimizer step
  *   A  = G / (B * dp) gradient-accumulation micro-batches per step
- * Step s uses sequences [s*G, (s+1)*G) of the loader (see loader.h), micro-
- * batch j of it the B sequences starting at s*G + j*B. The loss of a step is
+ * Step s uses sequences [s*G, (s+1)*G) of the loader (see loader.h); micro-
+ * batch round j covers [s*G + j*B*dp, s*G + (j+1)*B*dp), of which data-parallel
+ * rank r takes the r-th B (so the trajectory does not depend on dp). The loss of a step is
  * the mean over all G*T tokens. */
 #ifndef LS_TRAINER_H
 #define LS_TRAINER_H
