@@ -19,16 +19,22 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo test bench clean asan
+.PHONY: all deps test-deps demo test bench clean asan
 all: $(BUILD)/llmscale $(TEST_BIN)
 
 # Install what a fresh Debian 12 machine lacks (we are root).
 deps:
 	@sh scripts/install-deps.sh
+test-deps:
+	@sh scripts/install-deps.sh test
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# the transcendental-heavy elementwise kernels vectorise expf/tanhf only with
+# -ffast-math (glibc's libmvec); they are written not to need inf/NaN semantics
+$(BUILD)/src/kernels/cpu/gelu.o $(BUILD)/src/kernels/cpu/crossentropy.o: CFLAGS += -ffast-math
 
 $(BUILD)/libllmscale.a: $(LIB_OBJ)
 	@rm -f $@
@@ -46,7 +52,7 @@ demo: deps
 	@$(MAKE) --no-print-directory -j2 all
 	@sh scripts/demo.sh
 
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory -j2 all
 	@$(MAKE) --no-print-directory -j2 asan
 	@sh tests/run_all.sh

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Install the Debian packages llmscale needs, only if something is missing.
-# Build: gcc, make, OpenBLAS (CBLAS), OpenMP (part of gcc).
-# Tests: python3-torch + python3-numpy (the PyTorch reference).
+#   install-deps.sh        build: gcc, make, OpenBLAS (CBLAS); OpenMP comes with gcc
+#   install-deps.sh test   also python3-torch + python3-numpy (the PyTorch reference)
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in gcc make libopenblas-dev python3-torch python3-numpy; do
+pkgs="gcc make libopenblas-dev"
+[ "${1:-}" = test ] && pkgs="$pkgs python3-torch python3-numpy"
+for p in $pkgs; do
     have "$p" || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -95,23 +95,36 @@ int cmd_bench(int argc, char **argv) {
         y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
     }
     double *ms = calloc((size_t)steps, sizeof(double));
+    double *phase = calloc((size_t)steps * 3, sizeof(double)); /* forward, backward, optimizer */
     printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d\n",
            cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T);
     for (int s = -1; s < steps; s++) {
         double t0 = ls_now_s();
         gpt_zero_grad(&m);
         gpt_forward(&m, x, y, B, T);
+        double t1 = ls_now_s();
         gpt_backward(&m, 1.0f / (B * T));
+        double t2 = ls_now_s();
         adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
-        if (s >= 0) ms[s] = (ls_now_s() - t0) * 1e3;
+        double t3 = ls_now_s();
+        if (s >= 0) {
+            ms[s] = (t3 - t0) * 1e3;
+            phase[s] = (t1 - t0) * 1e3;
+            phase[steps + s] = (t2 - t1) * 1e3;
+            phase[2 * steps + s] = (t3 - t2) * 1e3;
+        }
     }
     qsort(ms, (size_t)steps, sizeof(double), cmp_double);
+    for (int k = 0; k < 3; k++) qsort(phase + (size_t)k * steps, (size_t)steps, sizeof(double), cmp_double);
     double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
     double tok_s = B * T / (med / 1e3);
     double gflops = gpt_flops_per_token(&cfg, T) * tok_s / 1e9;
     printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
            "MFU %.1f%% of %.1f GFLOP/s\n", med, ms[0], ms[steps - 1], steps, tok_s, gflops,
            100.0 * gflops / peak, peak);
+    printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, AdamW %.1f\n",
+           phase[steps / 2], phase[steps + steps / 2], phase[2 * steps + steps / 2]);
+    free(phase);
     free(ms);
     free(x);
     free(y);
