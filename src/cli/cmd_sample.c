@@ -115,14 +115,14 @@ int cmd_sample(int argc, char **argv) {
     }
 
     /* prompt -> token ids */
-    int cap = cfg.max_seq_len, n = 0;
+    int cap = cfg.max_seq_len, n = 0, skip = 0;
     size_t plen = prompt ? strlen(prompt) : prompt_tokens ? strlen(prompt_tokens) : 0;
     int32_t *ids = calloc(plen + 2 + (size_t)ntok, sizeof(int32_t)); /* prompt, then generated */
     if (!ids) ls_fatal("out of memory");
     if (prompt) {
         if (!tkp) ls_fatal("--prompt needs a tokenizer (--tokenizer FILE); or use --prompt-tokens");
         size_t len = strlen(prompt);
-        if (tkp->eot >= 0) ids[n++] = tkp->eot; /* documents start after an end-of-text token */
+        if (tkp->eot >= 0) ids[n++] = tkp->eot, skip = 1; /* documents start after end-of-text */
         n += ls_tokenizer_encode_bytes(tkp, prompt, len, ids + n);
     } else if (prompt_tokens) {
         const char *s = prompt_tokens;
@@ -137,6 +137,7 @@ int cmd_sample(int argc, char **argv) {
         }
     } else {
         ids[n++] = tkp && tkp->eot >= 0 ? tkp->eot : 0;
+        skip = 1;
     }
     if (n == 0) /* nothing to condition on: the first step would have no logits */
         ls_fatal("the prompt is empty: give at least one token (--prompt TEXT or --prompt-tokens LIST)");
@@ -150,7 +151,7 @@ int cmd_sample(int argc, char **argv) {
     ls_rng_seed(&rng, seed);
     float *probs = calloc((size_t)cfg.vocab_size, sizeof(float));
     if (!probs) ls_fatal("out of memory");
-    for (int i = (prompt || prompt_tokens) ? 0 : 1; i < n; i++) emit(tkp, ids[i]);
+    for (int i = skip; i < n; i++) emit(tkp, ids[i]); /* echo the prompt, not our own start token */
     /* The model has learned positions 0..maxT-1 only. When the context is
      * full, keep its newest maxT/2 tokens and re-run them from position 0
      * (what cropping the context to the model's window means), then go on
