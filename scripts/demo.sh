@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 LS=build/llmscale
 OUT=${DEMO_OUT:-runs/demo}
-STEPS=${DEMO_STEPS:-800}
+STEPS=${DEMO_STEPS:-1400}
 echo "== 1/3 prepare: the repository's own text -> byte-level tokens"
 rm -rf "$OUT" data/demo
 $LS prepare --input README.md docs/*.md src/*/*.c src/*/*.h src/kernels/cpu/*.c src/kernels/cpu/*.h \
