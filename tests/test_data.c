@@ -14,19 +14,9 @@
 #include "data/shard.h"
 #include "data/tokenizer.h"
 
-static int g_pass = 0, g_fail = 0;
-static char g_dir[256];
+#include "check.h"
 
-#define CHECK(cond, ...)                                       \
-    do {                                                       \
-        if (cond) g_pass++;                                    \
-        else {                                                 \
-            g_fail++;                                          \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);        \
-            printf(__VA_ARGS__);                               \
-            putchar('\n');                                     \
-        }                                                      \
-    } while (0)
+static char g_dir[256];
 
 static const char *tmp_path(const char *name) {
     static char buf[8][512];
@@ -282,9 +272,9 @@ int main(void) {
     test_shard();
     test_loader_sequential();
     test_loader_shuffle();
-    printf("%d passed, %d failed\n", g_pass, g_fail);
+    int rc = check_summary();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (g_fail == 0 && system(cmd) != 0) printf("(could not remove %s)\n", g_dir);
-    return g_fail != 0;
+    return rc;
 }

@@ -14,17 +14,7 @@
 #include "model/gpt_io.h"
 #include "train/optimizer.h"
 
-static int passes = 0, failures = 0;
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (cond) passes++;                                \
-        else {                                             \
-            failures++;                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);    \
-            printf(__VA_ARGS__);                           \
-            printf("\n");                                  \
-        }                                                  \
-    } while (0)
+#include "check.h"
 
 static GptConfig micro(void) {
     GptConfig c;
@@ -170,6 +160,5 @@ int main(void) {
     test_lr();
     test_file_roundtrip();
     test_determinism();
-    printf("%d passed, %d failed\n", passes, failures);
-    return failures ? 1 : 0;
+    return check_summary();
 }

@@ -20,18 +20,7 @@
 #include "core/timer.h"
 #include "kernels/cpu/probe.h"
 
-static int g_pass = 0, g_fail = 0;
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) {                                             \
-            g_pass++;                                           \
-        } else {                                                \
-            g_fail++;                                           \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            printf(__VA_ARGS__);                                \
-            printf("\n");                                       \
-        }                                                       \
-    } while (0)
+#include "check.h"
 
 static void test_cpu(void) {
     const char *name = ls_cpu_model_name();
@@ -189,6 +178,5 @@ int main(int argc, char **argv) {
     test_fma();
     test_sgemm();
     test_cache();
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail ? 1 : 0;
+    return check_summary();
 }

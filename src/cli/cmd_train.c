@@ -139,17 +139,15 @@ int cmd_train(int argc, char **argv) {
         ls_warn("--warmup %d is longer than --steps %ld", o.warmup, o.steps);
 
     /* a prepared data directory carries its tokenizer and validation shards */
-    int vocab_hint = 0;
-    char tokpath[4096] = "";
+    int vocab_hint = 0, have_tok = 0;
+    LsTokenizer tk;
     if (ls_is_dir(o.data)) {
+        char tokpath[4096];
         snprintf(tokpath, sizeof tokpath, "%s/tokenizer.bin", o.data);
         if (ls_file_size(tokpath) > 0) {
-            LsTokenizer tk;
             ls_tokenizer_load(&tk, tokpath);
             vocab_hint = tk.vocab_size;
-            ls_tokenizer_free(&tk);
-        } else {
-            tokpath[0] = '\0';
+            have_tok = 1;
         }
         if (!o.val_data && o.val_every > 0) o.val_data = o.data;
     }
@@ -175,13 +173,13 @@ int cmd_train(int argc, char **argv) {
     o.T = mf.seq ? mf.seq : o.cfg.max_seq_len;
 
     /* the run directory keeps the tokenizer, so `sample --init RUNDIR` can decode */
-    if (o.out && tokpath[0]) {
-        ls_mkdirs(o.out);
-        char dst[4096];
-        snprintf(dst, sizeof dst, "%s/tokenizer.bin", o.out);
-        LsTokenizer tk;
-        ls_tokenizer_load(&tk, tokpath);
-        ls_tokenizer_save(&tk, dst);
+    if (have_tok) {
+        if (o.out) {
+            ls_mkdirs(o.out);
+            char dst[4096];
+            snprintf(dst, sizeof dst, "%s/tokenizer.bin", o.out);
+            ls_tokenizer_save(&tk, dst);
+        }
         ls_tokenizer_free(&tk);
     }
     return trainer_run(&o);

@@ -94,12 +94,14 @@ void gpt_config_validate(const GptConfig *c) {
         ls_warn("vocab %d exceeds what uint16 token shards can address (65536)", c->vocab_size);
 }
 
-size_t gpt_num_params(const GptConfig *c) {
-    size_t L = c->num_layers, C = c->channels, Vp = c->padded_vocab_size, T = c->max_seq_len;
-    size_t per_layer = 2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C +
-                       4 * C * C + C;
-    return Vp * C + T * C + L * per_layer + 2 * C;
+double gpt_num_params_d(const GptConfig *c) {
+    double L = c->num_layers, C = c->channels, Vp = c->padded_vocab_size, T = c->max_seq_len;
+    /* per layer: ln1 2C, qkv 3C*C + 3C, attproj C*C + C, ln2 2C, fc 4C*C + 4C, fcproj 4C*C + C */
+    double per_layer = 12.0 * C * C + 13.0 * C;
+    return Vp * C + T * C + L * per_layer + 2.0 * C;
 }
+
+size_t gpt_num_params(const GptConfig *c) { return (size_t)gpt_num_params_d(c); }
 
 double gpt_flops_per_token(const GptConfig *c, int T) {
     double N = (double)gpt_num_params(c) - (double)c->max_seq_len * c->channels;

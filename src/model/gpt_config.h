@@ -33,6 +33,9 @@ int gpt_pad_vocab(int V, int multiple);
 void gpt_config_validate(const GptConfig *cfg);
 /* Total parameters in the canonical (llm.c) layout, padded rows included. */
 size_t gpt_num_params(const GptConfig *cfg);
+/* The same count in double (exact below 2^53), safe to evaluate on an
+ * unvalidated file header whose sizes could overflow size_t. */
+double gpt_num_params_d(const GptConfig *cfg);
 /* Model FLOPs per token at sequence length T (PaLM's MFU count):
  * 6*N + 12*L*C*T, where N counts every parameter that takes part in a matrix
  * product or elementwise op: all parameters except the position embedding

@@ -11,12 +11,6 @@ static const char *what_magic(int magic) {
     return "";
 }
 
-/* gpt_num_params in double: safe for any positive header fields (size_t can overflow) */
-static double gpt_num_params_d(const GptConfig *c) {
-    double L = c->num_layers, C = c->channels, Vp = c->padded_vocab_size, T = c->max_seq_len;
-    return Vp * C + T * C + L * (12.0 * C * C + 13.0 * C) + 2.0 * C;
-}
-
 void gpt_read_config(const char *path, GptConfig *cfg) {
     int64_t size = ls_file_size(path);
     if (size < 0) ls_fatal("model file '%s' does not exist or is not a regular file", path);
@@ -61,8 +55,6 @@ void gpt_read_config(const char *path, GptConfig *cfg) {
                  cfg->padded_vocab_size, cfg->max_seq_len, expect,
                  (double)size < expect ? "truncated" : "too long (corrupt)");
     gpt_config_validate(cfg);
-    if (1024.0 + 4.0 * (double)gpt_num_params(cfg) != expect)
-        ls_fatal("internal: gpt_num_params_d disagrees with gpt_num_params");
 }
 
 /* Canonical order: for each kind, every layer (or the single tensor). */
