@@ -3,19 +3,21 @@
 # output is shown on failure. Ends with "N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+LOGS=$(mktemp -d "${TMPDIR:-/tmp}/llmscale-tests.XXXXXX") || exit 1
+trap 'rm -rf "$LOGS"' EXIT
 pass=0
 fail=0
 run() {
     name=$1
     shift
     start=$(date +%s)
-    if "$@" > "/tmp/llmscale-test-$name.log" 2>&1; then
+    if "$@" > "$LOGS/$name.log" 2>&1; then
         pass=$((pass + 1))
         echo "PASS  $name ($(( $(date +%s) - start )) s)"
     else
         fail=$((fail + 1))
         echo "FAIL  $name ($(( $(date +%s) - start )) s)"
-        sed 's/^/      /' "/tmp/llmscale-test-$name.log" | tail -40
+        sed 's/^/      /' "$LOGS/$name.log" | tail -40
     fi
 }
 run unit-model      build/tests/test_model
