@@ -11,7 +11,7 @@ BLAS_LIBS ?= -lopenblas
 LDLIBS  += $(BLAS_LIBS) -lm -fopenmp
 BUILD   ?= build
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/kernels/cpu/*.c src/model/*.c src/parallel/*.c \
+LIB_SRC := $(sort $(wildcard src/core/*.c src/kernels/cpu/*.c src/model/*.c src/parallel/*.c src/plan/*.c \
                              src/train/*.c src/data/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -110,6 +110,10 @@ void gpt_ensure_acts(Gpt *m, int B, int T) {
     m->T = T;
 }
 
+static inline void hook(Gpt *m, GptHookEvent ev, int unit) {
+    if (m->hook) m->hook(m->hook_ctx, ev, unit);
+}
+
 float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T) {
     gpt_ensure_acts(m, B, T);
     const GptLayout *lay = &m->lay;
@@ -117,12 +121,15 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
     int C = m->cfg.channels, NH = m->cfg.num_heads, N = B * T;
     int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
     if (lay->has_embed) {
+        hook(m, GPT_PRE_FORWARD, GPT_UNIT_EMBED);
         memcpy(a->tokens, tokens, sizeof(int32_t) * N);
         encoder_forward(a->input, tokens, m->p.wte, m->p.wpe, B, T, C);
+        hook(m, GPT_POST_FORWARD, GPT_UNIT_EMBED);
     } /* else: the pipeline schedule has placed the previous stage's output in a->input */
     int nl = lay->layer_end - lay->layer_begin;
     float *scratch = a->dtmp; /* projection outputs before the residual add */
     for (int l = 0; l < nl; l++) {
+        hook(m, GPT_PRE_FORWARD, l);
         const GptLayerTensors *w = &m->p.layer[l];
         const float *x = l == 0 ? a->input : a->res3[l - 1];
         layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w->ln1w, w->ln1b, N, C);
@@ -136,13 +143,18 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
         gelu_forward(a->fch_gelu[l], a->fch[l], (long)N * 4 * C);
         matmul_forward(scratch, a->fch_gelu[l], w->fcprojw, w->fcprojb, N, 4 * C, C);
         residual_forward(a->res3[l], a->res2[l], scratch, (long)N * C);
+        hook(m, GPT_POST_FORWARD, l);
     }
     if (!lay->has_head) return 0.0f;
+    hook(m, GPT_PRE_FORWARD, nl);
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3[nl - 1], m->p.lnfw, m->p.lnfb, N, C);
     matmul_forward(a->logits, a->lnf, m->p.wte, NULL, N, C, Vp);
+    if (targets) {
+        memcpy(a->targets, targets, sizeof(int32_t) * N);
+        crossentropy_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
+    }
+    hook(m, GPT_POST_FORWARD, nl);
     if (!targets) return 0.0f;
-    memcpy(a->targets, targets, sizeof(int32_t) * N);
-    crossentropy_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
     double sum = 0.0;
     for (int i = 0; i < N; i++) sum += a->losses[i];
     return (float)(sum / N);
@@ -155,13 +167,16 @@ void gpt_backward(Gpt *m, float dloss) {
     int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
     int nl = lay->layer_end - lay->layer_begin;
     if (lay->has_head) {
+        hook(m, GPT_PRE_BACKWARD, nl);
         memset(a->dres, 0, sizeof(float) * N * C);
         crossentropy_backward(a->logits, a->lse, a->targets, dloss, N, V, Vp);
         matmul_backward(a->dtmp, m->g.wte, NULL, a->logits, a->lnf, m->p.wte, N, C, Vp);
         layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dtmp, a->res3[nl - 1], m->p.lnfw,
                            a->lnf_mean, a->lnf_rstd, N, C);
+        hook(m, GPT_POST_BACKWARD, nl);
     } /* else: the schedule has placed the next stage's input gradient in a->dres */
     for (int l = nl - 1; l >= 0; l--) {
+        hook(m, GPT_PRE_BACKWARD, l);
         const GptLayerTensors *w = &m->p.layer[l];
         GptLayerTensors *g = &m->g.layer[l];
         const float *x = l == 0 ? a->input : a->res3[l - 1];
@@ -178,8 +193,13 @@ void gpt_backward(Gpt *m, float dloss) {
         matmul_backward(a->dtmp, g->qkvw, g->qkvb, a->dqkv, a->ln1[l], w->qkvw, N, C, 3 * C);
         layernorm_backward(a->dres, g->ln1w, g->ln1b, a->dtmp, x, w->ln1w, a->ln1_mean[l],
                            a->ln1_rstd[l], N, C);
+        hook(m, GPT_POST_BACKWARD, l);
     }
-    if (lay->has_embed) encoder_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C);
+    if (lay->has_embed) {
+        hook(m, GPT_PRE_BACKWARD, GPT_UNIT_EMBED);
+        encoder_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C);
+        hook(m, GPT_POST_BACKWARD, GPT_UNIT_EMBED);
+    }
     /* else: a->dres is the gradient the schedule sends to the previous stage */
 }
 

@@ -27,6 +27,19 @@ typedef struct {
     size_t bytes;
 } GptActs;
 
+/* Hooks let the parallel layer act between the pieces of a pass without the
+ * model knowing about communication: ZeRO-3 gathers a unit's weights before
+ * it runs and frees them after; data parallelism starts the reduction of a
+ * unit's gradients as soon as its backward is done. A "unit" is
+ *   GPT_UNIT_EMBED (-1)  the embedding (wte, wpe; on the first stage),
+ *   0 .. nl-1            the local transformer layers, in order,
+ *   nl                   the head (final layernorm; the logits use the tied wte).
+ * Forward visits embed, 0..nl-1, head; backward visits head, nl-1..0, embed.
+ * The tied wte's gradient is complete only after the embed unit's backward. */
+#define GPT_UNIT_EMBED (-1)
+typedef enum { GPT_PRE_FORWARD, GPT_POST_FORWARD, GPT_PRE_BACKWARD, GPT_POST_BACKWARD } GptHookEvent;
+typedef void (*GptHook)(void *ctx, GptHookEvent ev, int unit);
+
 typedef struct {
     GptLayout lay;
     GptConfig cfg;
@@ -34,6 +47,8 @@ typedef struct {
     GptTensors p, g;       /* per-tensor views of params and grads */
     GptActs a;
     int B, T;              /* shape the activations are allocated for (0 = none) */
+    GptHook hook;          /* NULL = none */
+    void *hook_ctx;
 } Gpt;
 
 /* Allocate a model holding layers [layer_begin, layer_end) as tensor-parallel
