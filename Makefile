@@ -8,7 +8,14 @@ OPT     ?= -O3 -march=native -fno-math-errno
 # elsewhere, e.g. BLAS_LIBS="-L/opt/openblas/lib -lopenblas".
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation $(OPT) -fopenmp -MMD -MP
 BLAS_LIBS ?= -lopenblas
-LDLIBS  += $(BLAS_LIBS) -lm -fopenmp
+# MPI (Open MPI from Debian) when mpicc exists; without it llmscale still
+# builds and runs as one process.
+MPI_CFLAGS ?= $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   ?= $(shell mpicc --showme:link 2>/dev/null)
+ifneq ($(strip $(MPI_LIBS)),)
+CFLAGS  += -DLS_HAVE_MPI
+endif
+LDLIBS  += $(BLAS_LIBS) $(MPI_LIBS) -lm -fopenmp
 BUILD   ?= build
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/kernels/cpu/*.c src/model/*.c src/parallel/*.c src/plan/*.c \
@@ -31,6 +38,8 @@ test-deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/src/parallel/mpi_backend.o: CFLAGS += $(MPI_CFLAGS)
 
 # the transcendental-heavy elementwise kernels vectorise expf/tanhf only with
 # -ffast-math (glibc's libmvec); they are written not to need inf/NaN semantics
@@ -64,7 +73,7 @@ bench: deps
 # AddressSanitizer + UBSan build of the CLI, used by the bad-input tests.
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    LDLIBS="$(BLAS_LIBS) -lm -fopenmp -fsanitize=address,undefined" build-asan/llmscale
+	    LDLIBS="$(BLAS_LIBS) $(MPI_LIBS) -lm -fopenmp -fsanitize=address,undefined" build-asan/llmscale
 
 clean:
 	rm -rf build build-asan llmscale

@@ -1,11 +1,11 @@
 #!/bin/sh
 # Install the Debian packages llmscale needs, only if something is missing.
-#   install-deps.sh        build: gcc, make, OpenBLAS (CBLAS); OpenMP comes with gcc
+#   install-deps.sh        build: gcc, make, OpenBLAS (CBLAS), Open MPI; OpenMP comes with gcc
 #   install-deps.sh test   also python3-torch + python3-numpy (the PyTorch reference)
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-pkgs="gcc make libopenblas-dev"
+pkgs="gcc make libopenblas-dev openmpi-bin libopenmpi-dev"
 [ "${1:-}" = test ] && pkgs="$pkgs python3-torch python3-numpy"
 for p in $pkgs; do
     have "$p" || need="$need $p"

@@ -8,6 +8,7 @@
 #include "../core/fileio.h"
 #include "../data/tokenizer.h"
 #include "../model/gpt_io.h"
+#include "../parallel/comm.h"
 #include "../train/checkpoint.h"
 #include "../train/trainer.h"
 #include "args.h"
@@ -19,7 +20,10 @@ static void usage(FILE *f) {
             "usage: llmscale train --data PATH (--model PRESET | --layers L --dim C --heads H)\n"
             "                      [--seq T] [--batch B] [--steps N] [--out RUNDIR] [options]\n"
             "\n"
-            "Train a GPT-2-architecture model in one process (OpenBLAS + OpenMP threads).\n"
+            "       mpirun -np N llmscale train ... [--zero 0|1|2|3]\n"
+            "\n"
+            "Train a GPT-2-architecture model: one process (OpenBLAS + OpenMP threads), or N\n"
+            "data-parallel processes when started by mpirun / mpiexec / srun (see docs/PARALLEL.md).\n"
             "Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and exits 0.\n"
             "\n"
             "data:\n"
@@ -34,9 +38,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "\n"
             "batch and steps:\n"
-            "  --batch B           micro-batch: sequences per forward/backward (default 4; env MICRO_BATCH)\n"
-            "  --grad-accum A      micro-batches per optimizer step (default 1; env GAS)\n"
-            "  --global-batch G    sequences per optimizer step; sets A = G / B (must divide)\n"
+            "  --batch B           micro-batch: sequences per forward/backward on one data-parallel\n"
+            "                      rank (default 4; env MICRO_BATCH)\n"
+            "  --grad-accum A      micro-batches per rank per optimizer step (default 1; env GAS)\n"
+            "  --global-batch G    sequences per optimizer step; sets A = G / (B x dp) (must divide).\n"
+            "                      The same G gives the same trajectory on any number of ranks\n"
             "  --steps N           optimizer steps (default 100); the lr schedule spans them\n"
             "  --stop-at S         stop (with a checkpoint) after step S of --steps, e.g. for a job\n"
             "                      time limit; --resume continues the same schedule\n"
@@ -53,6 +59,13 @@ static void usage(FILE *f) {
             "model source (default: fresh GPT-2 initialisation):\n"
             "  --init FILE         start from an llm.c GPT-2 fp32 model file (magic 20240326)\n"
             "  --resume RUNDIR     continue the newest checkpoint in RUNDIR exactly where it stopped\n"
+            "\n"
+            "data parallel (under mpirun; dp = number of processes):\n"
+            "  --zero S            ZeRO stage (default 0; env ZERO_STAGE): 0 all-reduce gradients;\n"
+            "                      1 shard AdamW state; 2 also gradients; 3 also parameters\n"
+            "  --bucket-mb X       gradient bucket size for the overlapped reduction (default 25)\n"
+            "  --memory-report     print every rank's parameter/gradient/optimizer/activation/buffer\n"
+            "                      bytes, measured and as the ZeRO paper's formulas predict\n"
             "\n"
             "output:\n"
             "  --out RUNDIR        checkpoints (llm.c model file + optimizer/data state), metrics.jsonl\n"
@@ -78,12 +91,20 @@ int cmd_train(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    /* under mpirun, start MPI first, so that every later error ends the whole job */
+    static LsGrid grid;
+    ls_grid_init(&grid, 1, 1, 1);
     TrainOpts o;
     train_opts_defaults(&o);
+    o.grid = &grid;
     ModelFlags mf = {0};
     model_flags_from_env(&mf);
     env_int("MICRO_BATCH", &o.B, 1 << 20);
     env_int("GAS", &o.grad_accum, 1 << 20);
+    {
+        const char *zs = getenv("ZERO_STAGE");
+        if (zs && *zs) o.zero = (int)ls_parse_int("ZERO_STAGE", zs, 0, 3);
+    }
     long global_batch = 0;
     int threads = 0, val_every_set = 0;
     const char *sched = "cosine";
@@ -117,6 +138,9 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--print-every")) o.print_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
         else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
         else if (ls_flag(a, "--peak-gflops")) o.peak_gflops = ls_double_arg(argc, argv, &i, 1e-3, 1e9);
+        else if (ls_flag(a, "--zero")) o.zero = (int)ls_int_arg(argc, argv, &i, 0, 3);
+        else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
+        else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
         else ls_unknown_flag("train", a);
     }
     (void)val_every_set;
@@ -129,12 +153,7 @@ int cmd_train(int argc, char **argv) {
         omp_set_num_threads(threads);
         ls_blas_set_threads(threads);
     }
-    if (global_batch) {
-        if (global_batch % o.B)
-            ls_fatal("--global-batch %ld is not a multiple of --batch %d (x 1 data-parallel rank): "
-                     "gradient accumulation would be %.3g", global_batch, o.B, (double)global_batch / o.B);
-        o.grad_accum = (int)(global_batch / o.B);
-    }
+    o.global_batch = global_batch; /* divided by B x dp in the trainer */
     if (o.warmup > o.steps && o.steps > 0)
         ls_warn("--warmup %d is longer than --steps %ld", o.warmup, o.steps);
 
@@ -174,7 +193,7 @@ int cmd_train(int argc, char **argv) {
 
     /* the run directory keeps the tokenizer, so `sample --init RUNDIR` can decode */
     if (have_tok) {
-        if (o.out) {
+        if (o.out && grid.rank == 0) {
             ls_mkdirs(o.out);
             char dst[4096];
             snprintf(dst, sizeof dst, "%s/tokenizer.bin", o.out);
@@ -182,5 +201,7 @@ int cmd_train(int argc, char **argv) {
         }
         ls_tokenizer_free(&tk);
     }
-    return trainer_run(&o);
+    int rc = trainer_run(&o);
+    ls_grid_finalize(&grid);
+    return rc;
 }

@@ -5,9 +5,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int g_quiet = 0;
 static void (*g_abort_hook)(int) = NULL;
+static int g_rank = -1;
+
+void ls_set_rank_tag(int rank) { g_rank = rank; }
 
 void ls_set_quiet(int quiet) { g_quiet = quiet; }
 void ls_set_abort_hook(void (*hook)(int code)) { g_abort_hook = hook; }
@@ -15,7 +19,12 @@ void ls_set_abort_hook(void (*hook)(int code)) { g_abort_hook = hook; }
 void ls_fatal(const char *fmt, ...) {
     va_list ap;
     fflush(stdout);
+    /* An error every rank detects (a bad flag, a missing file) should read as
+     * one line: ranks other than 0 give rank 0 a moment to report and abort
+     * the job first; an error only this rank sees still prints after it. */
+    if (g_rank > 0 && g_abort_hook) sleep(2);
     fputs("llmscale: error: ", stderr);
+    if (g_rank >= 0) fprintf(stderr, "[rank %d] ", g_rank);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -26,6 +35,7 @@ void ls_fatal(const char *fmt, ...) {
 }
 
 void ls_warn(const char *fmt, ...) {
+    if (g_rank > 0) return;
     va_list ap;
     fflush(stdout);
     fputs("llmscale: warning: ", stderr);

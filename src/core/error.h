@@ -27,6 +27,9 @@ void ls_warn(const char *fmt, ...) LS_PRINTF(1, 2);
 /* Print an informational line to stdout unless quiet mode is on. */
 void ls_info(const char *fmt, ...) LS_PRINTF(1, 2);
 void ls_set_quiet(int quiet);
+/* In a multi-rank job: errors read "llmscale: error: [rank R] ...", and
+ * warnings are printed by rank 0 only (every rank sees the same ones). */
+void ls_set_rank_tag(int rank);
 /* Called by ls_fatal after printing, instead of exit(1), when set. */
 void ls_set_abort_hook(void (*hook)(int code));
 

@@ -17,11 +17,16 @@
 #include "../kernels/cpu/kernels.h"
 
 void gpt_create(Gpt *m, const GptConfig *cfg, int layer_begin, int layer_end, int tp, int tp_rank) {
+    gpt_create_ex(m, cfg, layer_begin, layer_end, tp, tp_rank, GPT_OWN_ALL);
+}
+
+void gpt_create_ex(Gpt *m, const GptConfig *cfg, int layer_begin, int layer_end, int tp,
+                   int tp_rank, int own) {
     memset(m, 0, sizeof *m);
     gpt_layout_build(&m->lay, cfg, layer_begin, layer_end, tp, tp_rank);
     m->cfg = *cfg;
-    m->params = ls_calloc(m->lay.total, sizeof(float), "parameters");
-    m->grads = ls_calloc(m->lay.total, sizeof(float), "gradients");
+    if (own & GPT_OWN_PARAMS) m->params = ls_calloc(m->lay.total, sizeof(float), "parameters");
+    if (own & GPT_OWN_GRADS) m->grads = ls_calloc(m->lay.total, sizeof(float), "gradients");
     gpt_tensors_bind(&m->p, &m->lay, m->params);
     gpt_tensors_bind(&m->g, &m->lay, m->grads);
 }
@@ -203,7 +208,9 @@ void gpt_backward(Gpt *m, float dloss) {
     /* else: a->dres is the gradient the schedule sends to the previous stage */
 }
 
-void gpt_zero_grad(Gpt *m) { memset(m->grads, 0, sizeof(float) * m->lay.total); }
+void gpt_zero_grad(Gpt *m) {
+    if (m->grads) memset(m->grads, 0, sizeof(float) * m->lay.total);
+}
 
 const float *gpt_logits(const Gpt *m, int b, int t) {
     return m->a.logits + ((size_t)b * m->T + t) * m->cfg.padded_vocab_size;

@@ -54,6 +54,12 @@ typedef struct {
 /* Allocate a model holding layers [layer_begin, layer_end) as tensor-parallel
  * shard tp_rank of tp. Parameters are zero until gpt_init_random or a load. */
 void gpt_create(Gpt *m, const GptConfig *cfg, int layer_begin, int layer_end, int tp, int tp_rank);
+/* The same, but the flat parameter and/or gradient buffers are left to the
+ * caller (NULL here; ZeRO-2/3 keep only slices and bind staged buffers with
+ * gpt_tensors_rebind before each unit runs). */
+enum { GPT_OWN_PARAMS = 1, GPT_OWN_GRADS = 2, GPT_OWN_ALL = 3 };
+void gpt_create_ex(Gpt *m, const GptConfig *cfg, int layer_begin, int layer_end, int tp,
+                   int tp_rank, int own);
 void gpt_destroy(Gpt *m);
 /* GPT-2 initialisation, layout-free: every full tensor is drawn from its own
  * stream seeded by (seed, tensor, layer), so any sharding gets the same values. */

@@ -89,9 +89,14 @@ void gpt_tensors_bind(GptTensors *v, const GptLayout *lay, float *flat) {
     memset(v, 0, sizeof *v);
     v->nlayers = lay->layer_end - lay->layer_begin;
     v->layer = ls_calloc((size_t)v->nlayers, sizeof(GptLayerTensors), "tensor views");
+    if (flat) gpt_tensors_rebind(v, lay, flat, 0, lay->total); /* NULL: bound later */
+}
+
+void gpt_tensors_rebind(GptTensors *v, const GptLayout *lay, float *base, size_t lo, size_t hi) {
     for (int i = 0; i < lay->ntensors; i++) {
         const GptTensor *t = &lay->tensors[i];
-        float *p = flat + t->offset;
+        if (t->offset < lo || t->offset >= hi) continue;
+        float *p = base + (t->offset - lo);
         GptLayerTensors *lt = t->layer >= 0 ? &v->layer[t->layer - lay->layer_begin] : NULL;
         switch (t->kind) {
         case T_WTE: v->wte = p; break;

@@ -69,6 +69,10 @@ typedef struct {
     int nlayers;
 } GptTensors;
 void gpt_tensors_bind(GptTensors *v, const GptLayout *lay, float *flat);
+/* Re-point the views of the tensors that start in flat range [lo, hi) at
+ * `base`, which holds that range (tensor at offset o -> base + o - lo).
+ * ZeRO uses it to run a unit on gathered weights / staged gradients. */
+void gpt_tensors_rebind(GptTensors *v, const GptLayout *lay, float *base, size_t lo, size_t hi);
 void gpt_tensors_free(GptTensors *v);
 
 #endif

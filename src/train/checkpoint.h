@@ -25,7 +25,8 @@ typedef struct {
     int32_t B, T, grad_accum, shuffle;
     uint64_t data_seed;
     uint32_t model_crc;    /* CRC-32 of the paired model file */
-    uint32_t reserved;
+    uint32_t dp;           /* data-parallel ranks of the run that wrote it (0 = 1: older files);
+                              its global batch is B * grad_accum * dp */
 } TrainState;
 
 /* Write checkpoint of st->step into rundir and point `latest` at it; keeps

@@ -18,6 +18,7 @@ void metrics_print_line(const StepMetrics *s) {
            "%7.1f GFLOP/s | MFU %5.1f%% | mem %.0f MiB",
            s->step + 1, s->total_steps, s->loss, s->lr, s->grad_norm, s->ms, s->tokens_per_s,
            s->gflops, 100.0 * s->mfu, s->mem_mib);
+    if (s->ranks > 1) printf(" | comm %.1f MiB, wait %.1f ms", s->comm_bytes / 1048576.0, s->comm_wait_ms);
     if (s->val_loss >= 0) printf(" | val %.4f", s->val_loss);
     printf("\n");
     fflush(stdout);
@@ -30,6 +31,7 @@ void metrics_write_json(FILE *f, const StepMetrics *s) {
             "\"tokens_per_s\": %.2f, \"tflops\": %.6g, \"mfu\": %.6g, \"mem_mib\": %.1f",
             s->step + 1, s->loss, s->lr, s->grad_norm, s->ms, s->tokens_per_s, s->gflops / 1e3,
             s->mfu, s->mem_mib);
+    fprintf(f, ", \"comm_bytes\": %.0f, \"comm_wait_ms\": %.3f", s->comm_bytes, s->comm_wait_ms);
     if (s->val_loss >= 0) fprintf(f, ", \"val_loss\": %.7g", s->val_loss);
     fprintf(f, "}\n");
     fflush(f);

@@ -1,7 +1,7 @@
 /* metrics.h - per-step reporting: a human line on stdout and a JSON record per
  * step in RUNDIR/metrics.jsonl.
  *
- * Throughput is reported as model FLOPs (PaLM's MFU definition, see
+ * Throughput is reported per rank as model FLOPs (PaLM's MFU definition, see
  * gpt_flops_per_token): achieved = flops_per_token * tokens / seconds, and
  * MFU = achieved / peak, the peak being this machine's measured fp32 FMA rate
  * (probe.h) or --peak-gflops. */
@@ -14,6 +14,9 @@ typedef struct {
     double loss, lr, grad_norm, ms, tokens_per_s, gflops, mfu;
     double val_loss; /* < 0: not evaluated this step */
     double mem_mib;
+    int ranks;            /* world size; > 1 adds the communication fields to the line */
+    double comm_bytes;    /* bytes this rank sent in the step (ring volumes, comm.h) */
+    double comm_wait_ms;  /* time this rank was blocked waiting for communication */
 } StepMetrics;
 
 /* Resident memory of this process in MiB. */

@@ -21,16 +21,25 @@ void adamw_free(AdamW *o) {
 
 void adamw_step(AdamW *o, const GptLayout *lay, float *params, const float *grads,
                 const AdamWParams *hp) {
+    adamw_step_range(o, lay, 0, lay->total, params, grads, hp);
+}
+
+void adamw_step_range(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
+                      const float *grads, const AdamWParams *hp) {
     o->t++;
     float b1 = hp->beta1, b2 = hp->beta2, lr = hp->lr, eps = hp->eps;
     float c1 = 1.0f - powf(b1, (float)o->t);
     float c2 = 1.0f - powf(b2, (float)o->t);
     for (int i = 0; i < lay->ntensors; i++) {
+        /* the part of tensor i inside [lo, hi), in range-relative indices */
         const GptTensor *t = &lay->tensors[i];
+        size_t t0 = t->offset, t1 = t->offset + (size_t)t->rows * t->cols;
+        size_t s0 = t0 > lo ? t0 : lo, s1 = t1 < hi ? t1 : hi;
+        if (s0 >= s1) continue;
         float decay = t->decay ? lr * hp->weight_decay : 0.0f;
-        long n = (long)t->rows * t->cols;
-        float *p = params + t->offset, *m = o->m + t->offset, *v = o->v + t->offset;
-        const float *g = grads + t->offset;
+        long n = (long)(s1 - s0);
+        float *p = params + (s0 - lo), *m = o->m + (s0 - lo), *v = o->v + (s0 - lo);
+        const float *g = grads + (s0 - lo);
 #pragma omp parallel for schedule(static)
         for (long j = 0; j < n; j++) {
             float gj = g[j];

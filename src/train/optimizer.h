@@ -27,6 +27,10 @@ void adamw_init(AdamW *o, size_t n);
 void adamw_free(AdamW *o);
 /* One update of params[0..n) with grads, using the layout's decay flags. */
 void adamw_step(AdamW *o, const GptLayout *lay, float *params, const float *grads, const AdamWParams *hp);
+/* The same for the flat range [lo, hi) only (a ZeRO slice): params, grads and
+ * the moments hold exactly that range, index 0 being flat offset lo. */
+void adamw_step_range(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
+                      const float *grads, const AdamWParams *hp);
 
 /* Learning rate at step `step` (0-based) of `total`: linear warm-up over
  * `warmup` steps to lr_max, then constant, or cosine decay to lr_min at the

@@ -15,6 +15,7 @@
 #include "../model/gpt.h"
 #include "../model/gpt_io.h"
 #include "../parallel/comm.h"
+#include "../parallel/zero.h"
 #include "checkpoint.h"
 #include "eval.h"
 #include "metrics.h"
@@ -71,14 +72,88 @@ void train_opts_defaults(TrainOpts *o) {
     o->seed = 1337;
     o->save_every = 0;
     o->print_every = 1;
+    o->bucket_mb = 25.0;
+}
+
+/* Write a checkpoint from any ZeRO stage: gather whole parameters and AdamW
+ * moments (temporarily) and let rank 0 of the data-parallel group write them
+ * in the layout-free format. Collective over the group. */
+static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, TrainState *st,
+                            const LsGrid *grid) {
+    zero_params_full(z, 1);
+    AdamW full = *opt;
+    if (z->stage > 0) {
+        adamw_init(&full, z->n);
+        full.t = opt->t;
+        zero_gather_slices(z, opt->m, full.m);
+        zero_gather_slices(z, opt->v, full.v);
+    }
+    if (grid->rank == 0) ckpt_save(rundir, z->m, &full, st);
+    ls_comm_barrier((LsComm *)&grid->world_comm); /* nobody reads `latest` before it exists */
+    if (z->stage > 0) adamw_free(&full);
+    zero_params_release(z, 0);
+}
+
+/* Resume: every rank reads the whole checkpoint and keeps its slices. */
+static void load_checkpoint(const char *rundir, int64_t step, ZeroEngine *z, AdamW *opt,
+                            TrainState *st) {
+    zero_params_full(z, 0);
+    if (z->stage == 0) {
+        ckpt_load(rundir, step, z->m, opt, st);
+    } else {
+        AdamW full;
+        adamw_init(&full, z->n);
+        ckpt_load(rundir, step, z->m, &full, st);
+        zero_take_slice(z, full.m, opt->m);
+        zero_take_slice(z, full.v, opt->v);
+        opt->t = full.t;
+        adamw_free(&full);
+    }
+    zero_params_release(z, 1);
+}
+
+/* --memory-report: every rank's bytes, measured from its allocations, next to
+ * the ZeRO paper's prediction; printed by rank 0 as one line per rank. */
+static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid) {
+    enum { K = 10 };
+    int W = grid->world;
+    double *v = ls_calloc((size_t)W * K, sizeof(double), "memory report");
+    ZeroMemory me, pr;
+    zero_memory(z, &me, &pr);
+    double *row = v + (size_t)grid->rank * K;
+    row[0] = me.params, row[1] = me.grads, row[2] = me.optimizer, row[3] = (double)m->a.bytes;
+    row[4] = me.buffers, row[5] = pr.params, row[6] = pr.grads, row[7] = pr.optimizer;
+    row[8] = (double)gpt_act_bytes(&m->cfg, m->lay.layer_end - m->lay.layer_begin, m->B, m->T);
+    row[9] = metrics_rss_mib() * 1048576.0;
+    ls_comm_allreduce_sum_doubles(&grid->world_comm, v, (size_t)W * K);
+    const double M = 1048576.0;
+    ls_info("memory per rank, MiB: measured (predicted by the ZeRO paper's formulas, fp32: 4+4+8 "
+            "bytes per parameter, states partitioned over dp %d at stage %d)", grid->dp, z->stage);
+    ls_info("  rank   params          grads           AdamW           activations     buffers  resident");
+    for (int r = 0; r < W; r++) {
+        const double *q = v + (size_t)r * K;
+        ls_info("  %4d  %7.2f (%7.2f) %7.2f (%7.2f) %7.2f (%7.2f) %7.2f (%7.2f) %7.2f  %7.1f", r,
+                q[0] / M, q[5] / M, q[1] / M, q[6] / M, q[2] / M, q[7] / M, q[3] / M, q[8] / M,
+                q[4] / M, q[9] / M);
+    }
+    ls_free(v);
 }
 
 int trainer_run(const TrainOpts *o) {
-    LsGrid grid;
-    ls_grid_init_single(&grid);
+    LsGrid single;
+    if (!o->grid) ls_grid_init_single(&single);
+    LsGrid *gp = o->grid ? o->grid : &single, grid = *gp;
     const GptConfig *cfg = &o->cfg;
     int B = o->B, T = o->T, A = o->grad_accum;
     long G = (long)B * A * grid.dp; /* global batch in sequences */
+    if (o->global_batch) {
+        G = o->global_batch;
+        if (G % ((long)B * grid.dp))
+            ls_fatal("--global-batch %ld is not a multiple of --batch %d x %d data-parallel ranks = %ld: "
+                     "gradient accumulation would be %.3g micro-batches", G, B, grid.dp,
+                     (long)B * grid.dp, (double)G / ((double)B * grid.dp));
+        A = (int)(G / ((long)B * grid.dp));
+    }
 
     /* ---- data */
     LsLoader train;
@@ -102,36 +177,41 @@ int trainer_run(const TrainOpts *o) {
 
     /* ---- model and optimizer */
     Gpt m;
-    gpt_create(&m, cfg, 0, cfg->num_layers, grid.tp, grid.tp_rank);
+    gpt_create_ex(&m, cfg, 0, cfg->num_layers, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
+    ZeroEngine z;
+    zero_init(&z, &m, &gp->dp_comm, o->zero, (size_t)(o->bucket_mb * 1048576.0 / 4.0));
     AdamW opt;
-    adamw_init(&opt, m.lay.total);
+    adamw_init(&opt, zero_optimizer_len(&z));
     TrainState st;
     memset(&st, 0, sizeof st);
     long start = 0;
     if (o->resume) {
         int64_t s = ckpt_latest(o->resume);
         if (s < 0) ls_fatal("nothing to resume in '%s': no 'latest' checkpoint pointer", o->resume);
-        ckpt_load(o->resume, s, &m, &opt, &st);
-        if (st.B != B || st.T != T || st.grad_accum != A || st.shuffle != o->shuffle ||
-            st.data_seed != o->seed)
-            ls_fatal("checkpoint in '%s' was trained with --batch %d --seq %d --grad-accum %d "
-                     "--shuffle %s --seed %llu; resume with the same values",
-                     o->resume, st.B, st.T, st.grad_accum, st.shuffle ? "on" : "off",
-                     (unsigned long long)st.data_seed);
+        load_checkpoint(o->resume, s, &z, &opt, &st);
+        long st_G = (long)st.B * st.grad_accum * (st.dp ? st.dp : 1);
+        if (st_G != G || st.T != T || st.shuffle != o->shuffle || st.data_seed != o->seed)
+            ls_fatal("checkpoint in '%s' was trained with global batch %ld (--batch %d x "
+                     "--grad-accum %d x dp %u) --seq %d --shuffle %s --seed %llu; resume with the "
+                     "same global batch, seq, shuffle and seed (any layout)",
+                     o->resume, st_G, st.B, st.grad_accum, st.dp ? st.dp : 1, st.T,
+                     st.shuffle ? "on" : "off", (unsigned long long)st.data_seed);
         start = (long)st.step;
         if (start >= o->steps)
             ls_warn("the checkpoint in '%s' is already at step %ld >= --steps %ld: nothing to train "
                     "(raise --steps to continue)", o->resume, start, o->steps);
         ls_info("resuming from %s at step %ld (data position: sequence %lld)", o->resume, start,
                 (long long)st.next_seq);
-    } else if (o->init) {
-        gpt_load(&m, o->init);
     } else {
-        gpt_init_random(&m, o->seed);
+        zero_params_full(&z, 0);
+        if (o->init) gpt_load(&m, o->init);
+        else gpt_init_random(&m, o->seed);
+        zero_params_release(&z, 1);
     }
     st.B = B;
     st.T = T;
     st.grad_accum = A;
+    st.dp = (uint32_t)grid.dp;
     st.shuffle = o->shuffle;
     st.data_seed = o->seed;
 
@@ -142,22 +222,30 @@ int trainer_run(const TrainOpts *o) {
     ls_info("model: %d layers, dim %d, %d heads, max seq %d, vocab %d (padded %d): %.3f M parameters",
             cfg->num_layers, cfg->channels, cfg->num_heads, cfg->max_seq_len, cfg->vocab_size,
             cfg->padded_vocab_size, gpt_num_params(cfg) / 1e6);
-    ls_info("grid: world %d = dp %d x pp %d x cp %d x tp %d (one process)", grid.world, grid.dp,
-            grid.pp, grid.cp, grid.tp);
-    ls_info("batch: %d x %d tokens per micro-batch, %d micro-batches per step: global batch %ld "
-            "sequences = %ld tokens", B, T, A, G, G * T);
+    ls_grid_describe(&grid);
+    if (grid.dp > 1 || o->zero)
+        ls_info("data parallel: ZeRO stage %d over %d ranks, %d gradient buckets (>= %.1f MiB, "
+                "started during the backward pass), slice %zu of %zu floats per rank",
+                o->zero, grid.dp, z.nbuckets, o->bucket_mb, z.hi - z.lo, z.n);
+    ls_info("batch: %d x %d tokens per micro-batch, %d micro-batches per step x %d data-parallel "
+            "ranks: global batch %ld sequences = %ld tokens", B, T, A, grid.dp, G, G * T);
     ls_info("data: %s (%llu tokens, shuffle %s)%s%s", o->data,
             (unsigned long long)ls_loader_ntokens(&train), o->shuffle ? "on" : "off",
             have_val ? ", val: " : "", have_val ? o->val_data : "");
-    ls_info("memory: params %.1f MiB, grads %.1f MiB, AdamW %.1f MiB, activations %.1f MiB",
-            m.lay.total * 4.0 / (1 << 20), m.lay.total * 4.0 / (1 << 20),
-            m.lay.total * 8.0 / (1 << 20), m.a.bytes / 1048576.0);
+    {
+        ZeroMemory me, pr;
+        zero_memory(&z, &me, &pr);
+        ls_info("memory (rank 0): params %.1f MiB, grads %.1f MiB, AdamW %.1f MiB, activations "
+                "%.1f MiB, buffers %.1f MiB", me.params / 1048576.0, me.grads / 1048576.0,
+                me.optimizer / 1048576.0, m.a.bytes / 1048576.0, me.buffers / 1048576.0);
+    }
+    if (o->memory_report) memory_report(&z, &m, gp);
     ls_info("cpu: %s, %d threads, %s", ls_cpu_model_name(), ls_cpu_threads(), ls_blas_describe());
     ls_info("MFU: model FLOPs 6N + 12*L*C*T = %.3g per token (PaLM), peak %.1f GFLOP/s (%s)",
             flops_tok, peak, o->peak_gflops > 0 ? "--peak-gflops" : "measured fp32 FMA probe");
 
     FILE *jsonl = NULL;
-    if (o->out) {
+    if (o->out && grid.rank == 0) {
         ls_mkdirs(o->out);
         char path[4096];
         snprintf(path, sizeof path, "%s/metrics.jsonl", o->out);
@@ -176,20 +264,23 @@ int trainer_run(const TrainOpts *o) {
     signal(SIGTERM, on_stop_signal);
     for (long step = start; step < end; step++) {
         double t0 = ls_now_s();
-        gpt_zero_grad(&m);
+        double bytes0 = gp->dp_comm.bytes_sent;
+        zero_begin_step(&z);
         double loss_sum = 0.0;
         for (int j = 0; j < A; j++) {
             /* micro-batch round j of the step's G sequences; data-parallel rank r
              * takes the r-th B of each round (B*dp sequences per round) */
             uint64_t seq = (uint64_t)step * G + (uint64_t)j * B * grid.dp + (uint64_t)grid.dp_rank * B;
             ls_loader_get(&train, seq, B, x, y);
+            zero_begin_micro(&z, j == A - 1);
             float l = gpt_forward(&m, x, y, B, T);
             loss_sum += (double)l * B * T; /* sum of token losses */
             gpt_backward(&m, dloss);
+            zero_end_backward(&z);
         }
-        double loss = ls_comm_allreduce_sum_double(&grid.dp_comm, loss_sum) / ((double)G * T);
-        double norm = sqrt(ls_comm_allreduce_sum_double(&grid.world_comm,
-                                                        grad_sq_sum(m.grads, m.lay.total)));
+        /* the mean over all G*T tokens of the global batch, never a mean of means */
+        double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
+        double norm = sqrt(zero_grad_sq_sum(&z));
         if (!isfinite(loss) || !isfinite(norm))
         {
             char saved[64] = "no checkpoint was written";
@@ -197,9 +288,11 @@ int trainer_run(const TrainOpts *o) {
             ls_fatal("step %ld: loss %g, gradient norm %g is not finite; stopping without saving it "
                      "(%s; lower --lr or use --grad-clip)", step + 1, loss, norm, saved);
         }
-        grad_clip_scale(m.grads, m.lay.total, norm, o->grad_clip);
+        ZeroSlice sl = zero_update_slice(&z);
+        grad_clip_scale(sl.grads, sl.hi - sl.lo, norm, o->grad_clip);
         hp.lr = lr_at(o->schedule, o->lr, o->lr_min, o->warmup, step, o->steps);
-        adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
+        adamw_step_range(&opt, &m.lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
+        zero_end_step(&z);
         double dt = ls_now_s() - t0;
 
         StepMetrics sm = {0};
@@ -210,23 +303,29 @@ int trainer_run(const TrainOpts *o) {
         sm.grad_norm = norm;
         sm.ms = dt * 1e3;
         sm.tokens_per_s = (double)G * T / dt;
-        sm.gflops = flops_tok * G * T / dt / 1e9;
+        sm.gflops = flops_tok * G * T / dt / 1e9 / grid.world; /* per rank */
         sm.mfu = sm.gflops / peak;
         sm.val_loss = -1.0;
         sm.mem_mib = metrics_rss_mib();
+        sm.ranks = grid.world;
+        sm.comm_bytes = gp->dp_comm.bytes_sent - bytes0;
+        sm.comm_wait_ms = z.wait_s * 1e3;
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))
             sm.val_loss = eval_loss(&m, &val, B, T, o->val_batches);
-        if (o->print_every > 0 && ((step + 1) % o->print_every == 0 || step == start ||
-                                   step + 1 == o->steps || sm.val_loss >= 0))
+        if (grid.rank == 0 && o->print_every > 0 &&
+            ((step + 1) % o->print_every == 0 || step == start || step + 1 == o->steps || sm.val_loss >= 0))
             metrics_print_line(&sm);
         metrics_write_json(jsonl, &sm);
 
         st.step = step + 1;
         st.next_seq = (int64_t)(step + 1) * G;
         if (o->out && o->save_every > 0 && (step + 1) % o->save_every == 0) {
-            ckpt_save(o->out, &m, &opt, &st);
+            save_checkpoint(o->out, &z, &opt, &st, gp);
             last_saved = step + 1;
         }
+        /* a signal may reach the ranks at different steps: stop together */
+        if (grid.world > 1)
+            g_stop_signal = (sig_atomic_t)ls_comm_allreduce_max_double(&gp->world_comm, g_stop_signal);
         if (g_stop_signal) {
             end = step + 1;
             ls_info("%s received: stopping after step %ld", g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", end);
@@ -236,7 +335,7 @@ int trainer_run(const TrainOpts *o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (o->out && last_saved != end && end > start) {
-        ckpt_save(o->out, &m, &opt, &st);
+        save_checkpoint(o->out, &z, &opt, &st, gp);
         last_saved = end;
     }
     if (end < o->steps)
@@ -252,6 +351,7 @@ int trainer_run(const TrainOpts *o) {
     ls_free(x);
     ls_free(y);
     adamw_free(&opt);
+    zero_free(&z);
     gpt_destroy(&m);
     if (have_val) ls_loader_free(&val);
     ls_loader_free(&train);

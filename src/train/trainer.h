@@ -14,12 +14,18 @@
 #include <stdint.h>
 
 #include "../model/gpt_config.h"
+#include "../parallel/comm.h"
 #include "optimizer.h"
 
 typedef struct {
     GptConfig cfg;
     const char *data, *val_data, *out, *init, *resume;
+    LsGrid *grid;       /* the process grid (NULL: one process) */
     int B, T, grad_accum;
+    long global_batch;  /* G; 0: B * grad_accum * dp */
+    int zero;           /* ZeRO stage 0..3 over the data-parallel group */
+    double bucket_mb;   /* gradient bucket size, MiB */
+    int memory_report;  /* print every rank's memory, measured and predicted */
     long steps;
     long stop_at;       /* stop after this step (checkpointed), 0 = run all steps */
     float lr, lr_min, beta1, beta2, eps, weight_decay, grad_clip;

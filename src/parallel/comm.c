@@ -1,0 +1,213 @@
+/* comm.c - the backend-independent half of comm.h: one-rank groups (every
+ * collective is the identity), byte accounting, and the process grid. */
+#include "comm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "mpi_backend.h"
+
+void ls_comm_init_self(LsComm *c, const char *name) {
+    memset(c, 0, sizeof *c);
+    c->rank = 0;
+    c->size = 1;
+    c->name = name;
+}
+
+/* Ring-algorithm bytes this rank sends for an operation on a vector of
+ * `bytes` bytes (see comm.h). */
+static void account(LsComm *c, int kind, double bytes) {
+    double w = c->size;
+    double f = kind == LS_OP_ALLREDUCE ? 2.0 * (w - 1) / w
+             : (kind == LS_OP_REDUCE_SCATTER || kind == LS_OP_ALLGATHER) ? (w - 1) / w
+             : 1.0;
+    c->bytes_sent += f * bytes;
+    c->calls[kind]++;
+}
+
+static void done(LsRequest *req) { memset(req, 0, sizeof *req); }
+
+void ls_comm_allreduce_sum(LsComm *c, float *buf, size_t n) {
+    if (c->size == 1) return;
+    account(c, LS_OP_ALLREDUCE, 4.0 * n);
+    ls_mpi_allreduce_f(c, buf, n);
+}
+
+double ls_comm_allreduce_sum_double(LsComm *c, double x) {
+    if (c->size == 1) return x;
+    c->calls[LS_OP_OTHER]++;
+    return ls_mpi_allreduce_d(c, x, 0);
+}
+
+double ls_comm_allreduce_max_double(LsComm *c, double x) {
+    if (c->size == 1) return x;
+    c->calls[LS_OP_OTHER]++;
+    return ls_mpi_allreduce_d(c, x, 1);
+}
+
+void ls_comm_allreduce_sum_doubles(LsComm *c, double *buf, size_t n) {
+    if (c->size == 1) return;
+    c->calls[LS_OP_OTHER]++;
+    ls_mpi_allreduce_dv(c, buf, n);
+}
+
+void ls_comm_barrier(LsComm *c) {
+    if (c->size > 1) ls_mpi_barrier(c);
+}
+
+void ls_comm_bcast(LsComm *c, void *buf, size_t bytes, int root) {
+    if (c->size == 1) return;
+    c->calls[LS_OP_OTHER]++;
+    ls_mpi_bcast(c, buf, bytes, root);
+}
+
+void ls_comm_iallreduce_sum(LsComm *c, float *buf, size_t n, LsRequest *req) {
+    done(req);
+    if (c->size == 1) return;
+    account(c, LS_OP_ALLREDUCE, 4.0 * n);
+    ls_mpi_iallreduce_f(c, buf, n, req);
+}
+
+void ls_comm_ireduce_scatter_sum(LsComm *c, const float *send, float *recv, const int *counts,
+                                 LsRequest *req) {
+    done(req);
+    if (c->size == 1) {
+        if (recv != send) memmove(recv, send, sizeof(float) * (size_t)counts[0]);
+        return;
+    }
+    double total = 0;
+    for (int r = 0; r < c->size; r++) total += counts[r];
+    account(c, LS_OP_REDUCE_SCATTER, 4.0 * total);
+    ls_mpi_ireduce_scatter_f(c, send, recv, counts, req);
+}
+
+void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *displs,
+                         LsRequest *req) {
+    done(req);
+    if (c->size == 1) return;
+    double total = 0;
+    for (int r = 0; r < c->size; r++) total += counts[r];
+    account(c, LS_OP_ALLGATHER, 4.0 * total);
+    ls_mpi_iallgatherv_f(c, buf, counts, displs, req);
+}
+
+void ls_comm_wait(LsRequest *req) {
+    if (req->active) ls_mpi_wait(req);
+}
+
+int ls_comm_test(LsRequest *req) { return req->active ? ls_mpi_test(req) : 1; }
+
+/* ---- the grid */
+
+void ls_grid_init_single(LsGrid *g) {
+    memset(g, 0, sizeof *g);
+    g->world = 1;
+    g->dp = g->pp = g->cp = g->tp = 1;
+    ls_comm_init_self(&g->world_comm, "world");
+    ls_comm_init_self(&g->dp_comm, "dp");
+    ls_comm_init_self(&g->pp_comm, "pp");
+    ls_comm_init_self(&g->cp_comm, "cp");
+    ls_comm_init_self(&g->tp_comm, "tp");
+}
+
+int ls_mpi_launched(void) {
+    /* Open MPI (mpirun/mpiexec), MPICH/Hydra and PMIx launchers, Slurm's srun */
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    const char *ntasks = getenv("SLURM_NTASKS");
+    return getenv("SLURM_PROCID") && ntasks && atoi(ntasks) > 1;
+}
+
+void ls_grid_init(LsGrid *g, int tp, int pp, int cp) {
+    if (tp < 1 || pp < 1 || cp < 1) ls_fatal("tp, pp and cp must be >= 1 (got %d, %d, %d)", tp, pp, cp);
+    if (!ls_mpi_launched()) {
+        if (tp * pp * cp != 1)
+            ls_fatal("tp %d x pp %d x cp %d needs %d processes, but this is one process: launch "
+                     "with mpirun -np N (N a multiple of %d)", tp, pp, cp, tp * pp * cp, tp * pp * cp);
+        ls_grid_init_single(g);
+        return;
+    }
+    if (!ls_mpi_available())
+        ls_fatal("started by an MPI launcher, but this llmscale was built without MPI (install "
+                 "libopenmpi-dev and rebuild: make clean all)");
+    memset(g, 0, sizeof *g);
+    g->launched = 1;
+    ls_mpi_init(&g->rank, &g->world);
+    if (g->rank != 0) ls_set_quiet(1);
+    int mp = tp * pp * cp;
+    if (g->world % mp != 0)
+        ls_fatal("world size %d is not a multiple of tp %d x pp %d x cp %d = %d: launch a multiple "
+                 "of %d processes or change the layout", g->world, tp, pp, cp, mp, mp);
+    g->tp = tp, g->pp = pp, g->cp = cp, g->dp = g->world / mp;
+    int r = g->rank;
+    g->tp_rank = r % tp;
+    g->cp_rank = (r / tp) % cp;
+    g->pp_rank = (r / (tp * cp)) % pp;
+    g->dp_rank = r / mp;
+    ls_mpi_world(&g->world_comm, "world");
+    /* each group: the ranks that share every other coordinate (color), ordered
+     * by their own coordinate (key) */
+    ls_mpi_split(&g->world_comm, &g->tp_comm, "tp", r / tp, g->tp_rank);
+    ls_mpi_split(&g->world_comm, &g->cp_comm, "cp", g->dp_rank * pp * tp + g->pp_rank * tp + g->tp_rank,
+                 g->cp_rank);
+    ls_mpi_split(&g->world_comm, &g->pp_comm, "pp", g->dp_rank * cp * tp + g->cp_rank * tp + g->tp_rank,
+                 g->pp_rank);
+    ls_mpi_split(&g->world_comm, &g->dp_comm, "dp", r % mp, g->dp_rank);
+}
+
+/* The world ranks of the group of `kind` that contains world rank `r`. */
+static int group_ranks(const LsGrid *g, char kind, int r, int *out) {
+    int tp = g->tp, cp = g->cp, pp = g->pp, mp = tp * cp * pp;
+    int n = 0;
+    for (int q = 0; q < g->world; q++) {
+        int same;
+        switch (kind) {
+        case 't': same = q / tp == r / tp; break;
+        case 'c': same = q / mp == r / mp && q % tp == r % tp && (q / (tp * cp)) % pp == (r / (tp * cp)) % pp; break;
+        case 'p': same = q / mp == r / mp && q % (tp * cp) == r % (tp * cp); break;
+        default: same = q % mp == r % mp; break;
+        }
+        if (same) out[n++] = q;
+    }
+    return n;
+}
+
+void ls_grid_describe(const LsGrid *g) {
+    ls_info("grid: world %d = dp %d x pp %d x cp %d x tp %d%s", g->world, g->dp, g->pp, g->cp, g->tp,
+            g->launched ? " (MPI)" : " (one process)");
+    if (g->world == 1) return;
+    const char kinds[] = {'d', 'p', 'c', 't'};
+    const char *names[] = {"dp", "pp", "cp", "tp"};
+    const int sizes[] = {g->dp, g->pp, g->cp, g->tp};
+    int *ranks = malloc(sizeof(int) * (size_t)g->world);
+    char *seen = calloc((size_t)g->world, 1);
+    if (!ranks || !seen) ls_fatal("out of memory describing the grid");
+    for (int k = 0; k < 4; k++) {
+        if (sizes[k] == 1) continue;
+        memset(seen, 0, (size_t)g->world);
+        char line[512];
+        int len = snprintf(line, sizeof line, "  %s groups:", names[k]), shown = 0;
+        for (int r = 0; r < g->world && len < (int)sizeof line - 64; r++) {
+            if (seen[r]) continue;
+            int n = group_ranks(g, kinds[k], r, ranks);
+            len += snprintf(line + len, sizeof line - len, " [");
+            for (int i = 0; i < n; i++) {
+                seen[ranks[i]] = 1;
+                len += snprintf(line + len, sizeof line - len, i ? " %d" : "%d", ranks[i]);
+            }
+            len += snprintf(line + len, sizeof line - len, "]");
+            shown++;
+        }
+        if (len >= (int)sizeof line - 64) snprintf(line + len, sizeof line - len, " ...");
+        ls_info("%s", line);
+    }
+    free(ranks);
+    free(seen);
+}
+
+void ls_grid_finalize(LsGrid *g) {
+    if (g->launched) ls_mpi_finalize();
+    g->launched = 0;
+}
