@@ -129,10 +129,10 @@ static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid) {
     const double M = 1048576.0;
     ls_info("memory per rank, MiB: measured (predicted by the ZeRO paper's formulas, fp32: 4+4+8 "
             "bytes per parameter, states partitioned over dp %d at stage %d)", grid->dp, z->stage);
-    ls_info("  rank   params          grads           AdamW           activations     buffers  resident");
+    ls_info("  rank  params              grads               AdamW               activations         buffers   resident");
     for (int r = 0; r < W; r++) {
         const double *q = v + (size_t)r * K;
-        ls_info("  %4d  %7.2f (%7.2f) %7.2f (%7.2f) %7.2f (%7.2f) %7.2f (%7.2f) %7.2f  %7.1f", r,
+        ls_info("  %4d  %8.3f (%8.3f) %8.3f (%8.3f) %8.3f (%8.3f) %8.3f (%8.3f) %8.3f  %8.1f", r,
                 q[0] / M, q[5] / M, q[1] / M, q[6] / M, q[2] / M, q[7] / M, q[3] / M, q[8] / M,
                 q[4] / M, q[9] / M);
     }

@@ -1,0 +1,115 @@
+#!/bin/sh
+# Data parallelism and ZeRO over MPI (mpirun --oversubscribe on this 2-core box):
+#  - equivalence: dp in {2,4} x zero in {0,1,2,3} x grad-accum in {1,2}: 20
+#    steps of losses and the final parameters equal the one-process run's to
+#    1e-5 relative (tests/reference/compare_runs.py);
+#  - communication accounting: bytes each rank sends per step, as counted by
+#    comm.c, equal 2 Psi (dp, ZeRO-1), (A+1) Psi (ZeRO-2), 3 A Psi (ZeRO-3),
+#    Psi the parameter bytes and ring volumes (W-1)/W;
+#  - layout-free checkpoints: stop at dp=2 ZeRO-3, resume at dp=4 ZeRO-1;
+#  - a world that does not fit the batch is one clear error before any work;
+#  - a rank killed mid-run ends the whole job, naming the rank, within 30 s.
+# usage: test_data_parallel.sh build/llmscale
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+npass=0
+nfail=0
+pass() { npass=$((npass + 1)); echo "ok - $1"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL - $1"; }
+expect_grep() { if grep -q -e "$2" "$3"; then pass "$1"; else fail "$1 ('$2' not in $3)"; tail -5 "$3"; fi; }
+expect_status() { if [ "$2" -ne 0 ]; then pass "$1 (exit $2)"; else fail "$1 (exit 0)"; fi; }
+command -v mpirun >/dev/null || { echo "mpirun missing: make test installs openmpi-bin"; exit 1; }
+D=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_dp.XXXXXX") || exit 1
+trap 'rm -rf "$D"' EXIT
+cd "$D" || exit 1
+MPI="mpirun --oversubscribe --allow-run-as-root"
+cat "$ROOT"/src/*/*.c | head -c 150000 > corpus.txt
+"$BIN" prepare --input corpus.txt --out data > /dev/null || exit 1
+
+LR=1e-3
+COMMON="--data data --model micro --batch 2 --steps 20 --lr $LR --warmup 2 --threads 1 --peak-gflops 100 --print-every 0"
+
+# one-process references for the three global batches used below
+for G in 4 8 16; do
+    "$BIN" train $COMMON --global-batch $G --out ref$G > ref$G.log 2>&1 || { cat ref$G.log; exit 1; }
+done
+
+# expected bytes one rank sends per step
+expect_bytes() { # W stage A n
+    awk -v W="$1" -v z="$2" -v A="$3" -v n="$4" 'BEGIN {
+        P = 4 * n; f = (W - 1) / W
+        v = (z <= 1) ? 2 * f * P : (z == 2) ? (A + 1) * f * P : 3 * A * f * P
+        printf "%.0f\n", v }'
+}
+
+for W in 2 4; do
+    for A in 1 2; do
+        G=$((2 * W * A))
+        for Z in 0 1 2 3; do
+            name="dp$W-ga$A-zero$Z"
+            # small buckets, so several reductions overlap the backward pass
+            $MPI -np $W "$BIN" train $COMMON --global-batch $G --zero $Z --bucket-mb 0.03 \
+                --out "$name" > "$name.log" 2>&1
+            if [ $? -ne 0 ]; then
+                fail "$name: training failed"; tail -5 "$name.log"; continue
+            fi
+            if out=$(/usr/bin/python3 "$ROOT/tests/reference/compare_runs.py" "$name" ref$G --lr $LR); then
+                pass "$name equals one process: $(echo "$out" | grep params)"
+            else
+                fail "$name differs from one process:"; echo "$out"
+            fi
+            n=$(sed -n 's/.*slice [0-9]* of \([0-9]*\) floats.*/\1/p' "$name.log")
+            want=$(expect_bytes $W $Z $A "$n")
+            got=$(sed -n 's/.*"comm_bytes": \([0-9]*\).*/\1/p' "$name/metrics.jsonl" | sort -u)
+            if [ "$got" = "$want" ]; then
+                pass "$name sends $got bytes per step (formula $want, n = $n floats)"
+            else
+                fail "$name sends '$got' bytes per step, formula says $want (n = $n)"
+            fi
+        done
+    done
+done
+
+# layout-free checkpoints: 10 steps at dp=2 ZeRO-3, then 10 more at dp=4 ZeRO-1
+$MPI -np 2 "$BIN" train $COMMON --global-batch 8 --zero 3 --stop-at 10 --out hop > hop1.log 2>&1 &&
+    $MPI -np 4 "$BIN" train $COMMON --global-batch 8 --zero 1 --resume hop > hop2.log 2>&1
+if [ $? -eq 0 ] && out=$(/usr/bin/python3 "$ROOT/tests/reference/compare_runs.py" hop ref8 --lr $LR); then
+    pass "stop at dp=2 ZeRO-3, resume at dp=4 ZeRO-1: equals one process"
+else
+    fail "cross-layout resume:"; echo "$out"; tail -3 hop1.log hop2.log
+fi
+
+# --memory-report: ZeRO-3 on 4 ranks holds a quarter of the parameters
+$MPI -np 4 "$BIN" train $COMMON --global-batch 8 --zero 3 --steps 1 --warmup 0 --memory-report > mem.log 2>&1
+expect_grep "memory report prints every rank" "^ *3 " mem.log
+# fields after splitting on blanks and parentheses: "", rank, params, (predicted), ...
+awk '/^ *[0-3]  /{ r = ($3 + 0) / ($4 + 1e-30); if (r < 0.99 || r > 1.05) bad = 1; n++ }
+     END { exit !(n == 4 && !bad) }' FS='[ ()]+' mem.log &&
+    pass "ZeRO-3 parameter bytes per rank match the formula (within slice padding)" ||
+    { fail "ZeRO-3 memory report"; cat mem.log; }
+
+# a world that does not fit the batch: one clear error, before any step
+$MPI -np 3 "$BIN" train $COMMON --global-batch 8 > bad.log 2>&1
+expect_status "global batch not divisible by batch x dp" $?
+expect_grep "names the problem" "is not a multiple of --batch 2 x 3 data-parallel ranks" bad.log
+if grep -q "^step" bad.log; then fail "steps ran before the layout error"; else pass "no step ran"; fi
+
+# a rank killed mid-run: the job ends, naming the rank, well before 30 s
+start=$(date +%s)
+$MPI -np 2 "$BIN" train $COMMON --global-batch 4 --steps 1000000 > kill.log 2>&1 &
+job=$!
+sleep 4
+victim=$(pgrep -P $job | tail -1)
+[ -n "$victim" ] && kill -9 "$victim"
+( sleep 30; kill -9 $job 2>/dev/null ) &
+guard=$!
+wait $job
+rc=$?
+kill $guard 2>/dev/null
+elapsed=$(( $(date +%s) - start ))
+expect_status "job with a killed rank exits non-zero" $rc
+expect_grep "the message names the dead rank" "rank [0-9]" kill.log
+if [ $elapsed -lt 30 ]; then pass "job ended ${elapsed}s after start (killed at 4 s)"; else fail "job hung ($elapsed s)"; fi
+
+echo "$npass passed, $nfail failed"
+[ "$nfail" -eq 0 ]
