@@ -4,3 +4,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 OMP_NUM_THREADS=2 build/llmscale bench --model gpt2 --batch 4 --seq 64 --steps 5 --threads 2
+echo
+sh bench/dp.sh

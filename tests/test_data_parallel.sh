@@ -2,7 +2,8 @@
 # Data parallelism and ZeRO over MPI (mpirun --oversubscribe on this 2-core box):
 #  - equivalence: dp in {2,4} x zero in {0,1,2,3} x grad-accum in {1,2}: 20
 #    steps of losses and the final parameters equal the one-process run's to
-#    1e-5 relative (tests/reference/compare_runs.py);
+#    1e-5 relative (tests/reference/compare_runs.py); through the shared-
+#    memory collectives, and a subset through MPI's own (LLMSCALE_SHM=0);
 #  - communication accounting: bytes each rank sends per step, as counted by
 #    comm.c, equal 2 Psi (dp, ZeRO-1), (A+1) Psi (ZeRO-2), 3 A Psi (ZeRO-3),
 #    Psi the parameter bytes and ring volumes (W-1)/W;
@@ -68,6 +69,20 @@ for W in 2 4; do
             fi
         done
     done
+done
+
+# the same through MPI's own non-blocking collectives (no shared-memory path)
+for cfg in "2 2 0" "2 2 3" "4 1 1" "4 1 2"; do
+    set -- $cfg
+    W=$1 A=$2 Z=$3 G=$((2 * $1 * $2))
+    name="mpi-dp$W-ga$A-zero$Z"
+    LLMSCALE_SHM=0 $MPI -np $W "$BIN" train $COMMON --global-batch $G --zero $Z --bucket-mb 0.03 \
+        --out "$name" > "$name.log" 2>&1 || { fail "$name: training failed"; tail -5 "$name.log"; continue; }
+    if out=$(/usr/bin/python3 "$ROOT/tests/reference/compare_runs.py" "$name" ref$G --lr $LR); then
+        pass "$name (MPI collectives) equals one process"
+    else
+        fail "$name (MPI collectives) differs:"; echo "$out"
+    fi
 done
 
 # layout-free checkpoints: 10 steps at dp=2 ZeRO-3, then 10 more at dp=4 ZeRO-1

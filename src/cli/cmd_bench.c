@@ -32,6 +32,9 @@ static void usage(FILE *f) {
             "  --threads N   OpenMP + OpenBLAS threads (default: all cores)\n"
             "  --no-probe    skip the machine measurements\n"
             "  --no-train    skip the training steps\n"
+            "  --comm        instead: collective micro-benchmark (run under mpirun -np N): all-reduce,\n"
+            "                reduce-scatter, all-gather of 4 KB .. --comm-max-mb MB (default 128),\n"
+            "                algbw and busbw as nccl-tests define them; --iters K (default 5)\n"
             "model (default: --model gpt2, the GPT-2 124M shape):\n");
     model_flags_help(f);
 }
@@ -47,7 +50,7 @@ int cmd_bench(int argc, char **argv) {
         return 0;
     }
     ModelFlags mf = {0};
-    int B = 4, T = 64, steps = 5, threads = 0, probe = 1, train = 1;
+    int B = 4, T = 64, steps = 5, threads = 0, probe = 1, train = 1, comm = 0, comm_mb = 128, iters = 5;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (ls_flag(a, "--seq")) T = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20), mf.seq = T;
@@ -57,12 +60,16 @@ int cmd_bench(int argc, char **argv) {
         else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
         else if (ls_flag(a, "--no-probe")) probe = 0;
         else if (ls_flag(a, "--no-train")) train = 0;
+        else if (ls_flag(a, "--comm")) comm = 1;
+        else if (ls_flag(a, "--comm-max-mb")) comm_mb = (int)ls_int_arg(argc, argv, &i, 1, 4096);
+        else if (ls_flag(a, "--iters")) iters = (int)ls_int_arg(argc, argv, &i, 1, 10000);
         else ls_unknown_flag("bench", a);
     }
     if (threads > 0) {
         omp_set_num_threads(threads);
         ls_blas_set_threads(threads);
     }
+    if (comm) return bench_comm(comm_mb, iters);
     int nth = ls_cpu_threads();
     printf("cpu: %s, %d threads, %s\n", ls_cpu_model_name(), nth, ls_blas_describe());
     double peak = 0;

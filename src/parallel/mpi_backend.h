@@ -19,6 +19,8 @@ void ls_mpi_world(LsComm *c, const char *name);
 /* MPI_Comm_split of `parent` by color, ordered by key. */
 void ls_mpi_split(const LsComm *parent, LsComm *out, const char *name, int color, int key);
 void ls_mpi_finalize(void);
+/* Bytes of the group's shared-memory window (0: MPI's own collectives). */
+size_t ls_mpi_shm_bytes(const LsComm *c);
 
 void ls_mpi_allreduce_f(LsComm *c, float *buf, size_t n);
 double ls_mpi_allreduce_d(LsComm *c, double x, int max);

@@ -1,0 +1,80 @@
+/* bench_comm.c - `llmscale bench --comm`: the collective micro-benchmark.
+ *
+ * Under mpirun, times all-reduce, reduce-scatter and all-gather of float
+ * vectors from 4 KB to 128 MB over all ranks, through the same comm.h calls
+ * the trainer uses, and prints the bandwidths as nccl-tests define them:
+ *     algbw = S / t                         (S = bytes of the full vector)
+ *     busbw = algbw * 2 (n-1)/n             all-reduce
+ *     busbw = algbw * (n-1)/n               reduce-scatter, all-gather
+ * busbw is comparable with the link bandwidth whatever the rank count. Each
+ * time is the median over iterations of the slowest rank's time. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/timer.h"
+#include "../parallel/comm.h"
+#include "commands.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* one timed collective of `bytes` on `c` (all ranks call it together) */
+static double time_op(LsComm *c, int op, float *buf, size_t bytes, int *counts, int *displs) {
+    size_t n = bytes / sizeof(float);
+    int W = c->size;
+    for (int r = 0; r < W; r++) {
+        counts[r] = (int)(n / (size_t)W);
+        displs[r] = r * counts[r];
+    }
+    LsRequest req;
+    ls_comm_barrier(c);
+    double t0 = ls_now_s();
+    if (op == 0) ls_comm_iallreduce_sum(c, buf, n, &req);
+    else if (op == 1) ls_comm_ireduce_scatter_sum(c, buf, buf + n, counts, &req);
+    else ls_comm_iallgatherv(c, buf, counts, displs, &req);
+    ls_comm_wait(&req);
+    return ls_comm_allreduce_max_double(c, ls_now_s() - t0);
+}
+
+int bench_comm(int max_mb, int iters) {
+    LsGrid g;
+    ls_grid_init(&g, 1, 1, 1);
+    LsComm *c = &g.dp_comm; /* the whole world here; groups get the shared-memory path */
+    if (g.world < 2)
+        ls_info("bench --comm: one process (no MPI launcher): run it as 'mpirun -np N llmscale "
+                "bench --comm' to measure collectives; the times below are the identity");
+    size_t max_bytes = (size_t)max_mb << 20;
+    /* the reduce-scatter output goes after the input, so 2x */
+    float *buf = ls_calloc(2 * max_bytes / sizeof(float) + 64, sizeof(float), "benchmark buffer");
+    for (size_t i = 0; i < 2 * max_bytes / sizeof(float); i++) buf[i] = 1e-3f * (float)(i % 1000);
+    int *counts = ls_calloc((size_t)g.world, sizeof(int), "counts");
+    int *displs = ls_calloc((size_t)g.world, sizeof(int), "displs");
+    double *t = ls_calloc((size_t)iters, sizeof(double), "times");
+    const char *names[] = {"all-reduce", "reduce-scatter", "all-gather"};
+    double nfac[] = {2.0 * (g.world - 1) / g.world, (double)(g.world - 1) / g.world,
+                     (double)(g.world - 1) / g.world};
+    ls_info("collectives over %d ranks (median of %d, slowest rank; nccl-tests algbw/busbw)",
+            g.world, iters);
+    ls_info("%10s  %-15s %11s %11s %11s", "size", "operation", "time us", "algbw GB/s", "busbw GB/s");
+    for (size_t bytes = 4096; bytes <= max_bytes; bytes *= 2) {
+        for (int op = 0; op < 3; op++) {
+            time_op(c, op, buf, bytes, counts, displs); /* warm-up: page faults, connections */
+            for (int i = 0; i < iters; i++) t[i] = time_op(c, op, buf, bytes, counts, displs);
+            qsort(t, (size_t)iters, sizeof(double), cmp_double);
+            double med = t[iters / 2], alg = bytes / med / 1e9;
+            char size[32];
+            if (bytes >= (1 << 20)) snprintf(size, sizeof size, "%zu MB", bytes >> 20);
+            else snprintf(size, sizeof size, "%zu KB", bytes >> 10);
+            ls_info("%10s  %-15s %11.1f %11.2f %11.2f", size, names[op], med * 1e6, alg, alg * nfac[op]);
+        }
+    }
+    ls_free(buf);
+    ls_free(counts);
+    ls_free(displs);
+    ls_free(t);
+    ls_grid_finalize(&g);
+    return 0;
+}
