@@ -71,17 +71,20 @@ for W in 2 4; do
     done
 done
 
-# the same through MPI's own non-blocking collectives (no shared-memory path)
-for cfg in "2 2 0" "2 2 3" "4 1 1" "4 1 2"; do
+# the same through MPI's own non-blocking collectives (LLMSCALE_SHM=0), and
+# with the all-gathers through the shared window too (LLMSCALE_SHM=all)
+for cfg in "2 2 0" "2 2 3" "4 1 1" "4 1 2" "all 4 2 3"; do
     set -- $cfg
+    shm=0
+    [ "$1" = all ] && { shm=all; shift; }
     W=$1 A=$2 Z=$3 G=$((2 * $1 * $2))
-    name="mpi-dp$W-ga$A-zero$Z"
-    LLMSCALE_SHM=0 $MPI -np $W "$BIN" train $COMMON --global-batch $G --zero $Z --bucket-mb 0.03 \
+    name="shm$shm-dp$W-ga$A-zero$Z"
+    LLMSCALE_SHM=$shm $MPI -np $W "$BIN" train $COMMON --global-batch $G --zero $Z --bucket-mb 0.03 \
         --out "$name" > "$name.log" 2>&1 || { fail "$name: training failed"; tail -5 "$name.log"; continue; }
     if out=$(/usr/bin/python3 "$ROOT/tests/reference/compare_runs.py" "$name" ref$G --lr $LR); then
-        pass "$name (MPI collectives) equals one process"
+        pass "$name equals one process"
     else
-        fail "$name (MPI collectives) differs:"; echo "$out"
+        fail "$name differs:"; echo "$out"
     fi
 done
 

@@ -92,6 +92,8 @@ void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *di
     ls_mpi_iallgatherv_f(c, buf, counts, displs, req);
 }
 
+size_t ls_comm_buffer_bytes(const LsComm *c) { return c->size > 1 ? ls_mpi_shm_bytes(c) : 0; }
+
 void ls_comm_wait(LsRequest *req) {
     if (req->active) ls_mpi_wait(req);
 }

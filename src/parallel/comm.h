@@ -67,6 +67,8 @@ void ls_comm_ireduce_scatter_sum(LsComm *c, const float *send, float *recv, cons
  * buf + displs[r]; afterwards every rank holds every piece. */
 void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *displs,
                          LsRequest *req);
+/* Bytes the backend holds for this group (its shared-memory window). */
+size_t ls_comm_buffer_bytes(const LsComm *c);
 /* Wait for / poll a request (ls_comm_test returns 1 when done). Inactive
  * requests are done. */
 void ls_comm_wait(LsRequest *req);

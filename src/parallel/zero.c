@@ -392,7 +392,7 @@ void zero_memory(const ZeroEngine *z, ZeroMemory *meas, ZeroMemory *pred) {
     meas->params = 4.0 * (z->stage == 3 ? slice : n);
     meas->grads = 4.0 * ((z->stage < 2 ? n : 0) + (z->stage >= 1 ? slice : 0));
     meas->optimizer = 8.0 * (z->stage == 0 ? n : slice);
-    meas->buffers = 0;
+    meas->buffers = (double)ls_comm_buffer_bytes(z->dp); /* the group's shared window */
     if (z->stage >= 2) {
         meas->buffers += 4.0 * (2.0 * z->gstage_len + slice);
         if (z->embed_unit >= 0) meas->buffers += 4.0 * (z->unit[0].hi - z->unit[0].lo);
