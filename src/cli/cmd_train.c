@@ -73,7 +73,8 @@ static void usage(FILE *f) {
             "  --val-every K       validation loss every K steps (default 0 = off)\n"
             "  --val-batches K     batches per validation (default 8)\n"
             "  --print-every K     human progress line every K steps (default 1)\n"
-            "  --threads N         OpenMP + OpenBLAS threads (default: all cores)\n"
+            "  --threads N         OpenMP + OpenBLAS threads per process (default: all cores, divided\n"
+            "                      among the ranks on a node; or OMP_NUM_THREADS)\n"
             "  --peak-gflops X     peak used for MFU (default: measured fp32 FMA probe, cached)\n"
             "\n"
             "Every step prints: loss, lr, gradient norm, time, tokens/s, achieved GFLOP/s and MFU\n"
@@ -149,6 +150,14 @@ int cmd_train(int argc, char **argv) {
     else ls_fatal("--lr-schedule: '%s' must be cosine or constant", sched);
     if (!o.data) ls_fatal("no training data: give --data DIR|FILE|GLOB (make some with 'llmscale prepare')");
     if (o.init && o.resume) ls_fatal("--init and --resume exclude each other (resume already has a model)");
+    /* several ranks on one node share its cores: by default each takes its
+     * share (OMP_NUM_THREADS or --threads override) */
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!local) local = getenv("MPI_LOCALNRANKS");
+    if (threads == 0 && grid.launched && local && atoi(local) > 1 && !getenv("OMP_NUM_THREADS")) {
+        threads = omp_get_num_procs() / atoi(local);
+        if (threads < 1) threads = 1;
+    }
     if (threads > 0) {
         omp_set_num_threads(threads);
         ls_blas_set_threads(threads);
