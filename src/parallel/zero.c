@@ -54,11 +54,14 @@ static void retire(ZeroEngine *z, ZBucket *bk) {
 }
 
 static void poll_buckets(ZeroEngine *z) {
+    double t0 = ls_now_s();
     for (int k = 0; k < z->nbuckets; k++)
         if (z->bucket[k].pending && ls_comm_test(&z->bucket[k].req)) retire(z, &z->bucket[k]);
+    z->wait_s += ls_now_s() - t0;
 }
 
 static void start_reduction(ZeroEngine *z, ZBucket *bk) {
+    double t0 = ls_now_s();
     size_t a = bk->r.lo, b = bk->r.hi;
     if (z->stage == 0) {
         ls_comm_iallreduce_sum(z->dp, z->m->grads + a, b - a, &bk->req);
@@ -70,6 +73,7 @@ static void start_reduction(ZeroEngine *z, ZBucket *bk) {
         ls_comm_ireduce_scatter_sum(z->dp, src, dst, z->counts, &bk->req);
     }
     bk->pending = 1;
+    z->wait_s += ls_now_s() - t0;
     if (z->dp->size == 1) retire(z, bk); /* the identity "reduction" is already done */
 }
 
@@ -94,12 +98,14 @@ static void stage_bucket(ZeroEngine *z, int k) {
 /* ---- ZeRO-3 weights */
 
 static void start_gather(ZeroEngine *z, int u, float *buf, LsRequest *req) {
+    double t0 = ls_now_s();
     ZRange ur = z->unit[u];
     ZRange mine = piece(z, ur.lo, ur.hi, z->rank);
     if (mine.hi > mine.lo)
         memcpy(buf + (mine.lo - ur.lo), z->pshard + (mine.lo - z->lo), sizeof(float) * (mine.hi - mine.lo));
     pieces(z, ur.lo, ur.hi);
     ls_comm_iallgatherv(z->dp, buf, z->counts, z->displs, req);
+    z->wait_s += ls_now_s() - t0;
 }
 
 /* the slot holding (or about to hold) unit u, or -1 */
@@ -341,8 +347,10 @@ void zero_end_step(ZeroEngine *z) {
     if (z->stage != 1 && z->stage != 2) return;
     /* every rank updated its slice in place in the full buffer: gather them */
     LsRequest req;
+    double t0 = ls_now_s();
     pieces(z, 0, z->n);
     ls_comm_iallgatherv(z->dp, z->m->params, z->counts, z->displs, &req);
+    z->wait_s += ls_now_s() - t0;
     wait_req(z, &req);
 }
 

@@ -78,7 +78,9 @@ typedef struct {
     float *full;                 /* stage 3: temporary full parameters (init, load, save) */
     int *counts, *displs;        /* scratch, W each */
     int last_micro;              /* reduce during this backward (set by zero_begin_micro) */
-    double wait_s;               /* seconds blocked on communication since zero_begin_step */
+    double wait_s;               /* seconds inside communication calls (start, poll, wait;
+                                    the shared-memory path does its copies in start)
+                                    since zero_begin_step */
 } ZeroEngine;
 
 /* Set up the engine for model m (created with gpt_create_ex(...,

@@ -18,7 +18,7 @@ void metrics_print_line(const StepMetrics *s) {
            "%7.1f GFLOP/s | MFU %5.1f%% | mem %.0f MiB",
            s->step + 1, s->total_steps, s->loss, s->lr, s->grad_norm, s->ms, s->tokens_per_s,
            s->gflops, 100.0 * s->mfu, s->mem_mib);
-    if (s->ranks > 1) printf(" | comm %.1f MiB, wait %.1f ms", s->comm_bytes / 1048576.0, s->comm_wait_ms);
+    if (s->ranks > 1) printf(" | comm %.1f MiB, %.1f ms", s->comm_bytes / 1048576.0, s->comm_wait_ms);
     if (s->val_loss >= 0) printf(" | val %.4f", s->val_loss);
     printf("\n");
     fflush(stdout);

@@ -16,7 +16,7 @@ typedef struct {
     double mem_mib;
     int ranks;            /* world size; > 1 adds the communication fields to the line */
     double comm_bytes;    /* bytes this rank sent in the step (ring volumes, comm.h) */
-    double comm_wait_ms;  /* time this rank was blocked waiting for communication */
+    double comm_wait_ms;  /* time this rank spent inside communication calls */
 } StepMetrics;
 
 /* Resident memory of this process in MiB. */
