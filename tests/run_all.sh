@@ -27,6 +27,7 @@ run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
 run cli-tour        sh tests/test_cli.sh build/llmscale
 run resume          sh tests/test_resume.sh build/llmscale
 run bad-input-asan  sh tests/test_bad_input.sh build-asan/llmscale
+run bpe-reference   /usr/bin/python3 tests/test_bpe.py build/llmscale
 run data-errors-asan sh tests/test_data_errors.sh build-asan/llmscale
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -2,6 +2,7 @@
  *   --text "..."   prints the token ids, comma-separated, on one line
  *   --file PATH    the same for a file's bytes (for scripts and binary text)
  *   --decode 1,2,3 prints the bytes the ids decode to (raw, no newline added)
+ *   --split        prints GPT-2's pre-tokens (the words BPE never merges across)
  * Encoding is the same code path prepare uses (pre-splitting + BPE), without
  * the <|endoftext|> that prepare puts before each document. */
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "../core/error.h"
 #include "../core/fileio.h"
 #include "../data/bpe_encode.h"
+#include "../data/pretokenize.h"
 #include "args.h"
 #include "tokenizer_spec.h"
 
@@ -25,7 +27,9 @@ static void usage(void) {
         "  --file PATH        encode the bytes of a file; prints ids as 1,2,3\n"
         "  --decode IDS       decode comma-separated ids; prints the raw bytes\n"
         "  --pieces           with --text/--file: print one token per line as\n"
-        "                     ID<TAB>\"piece\" (C escapes) instead of the id list\n");
+        "                     ID<TAB>\"piece\" (C escapes) instead of the id list\n"
+        "  --split            with --text/--file: print GPT-2's pre-tokens instead, one per\n"
+        "                     line in quotes (bytes < 0x20, >= 0x7f, \\ and \" escaped)\n");
 }
 
 static void print_escaped(const char *s, int n) {
@@ -34,7 +38,7 @@ static void print_escaped(const char *s, int n) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') printf("\\%c", c);
         else if (c == '\n') fputs("\\n", stdout);
-        else if (c >= 0x20 && c != 0x7f) putchar(c);
+        else if (c >= 0x20 && c < 0x7f) putchar(c);
         else printf("\\x%02x", c);
     }
     putchar('"');
@@ -46,7 +50,7 @@ int cmd_tokenize(int argc, char **argv) {
         return 0;
     }
     const char *spec = NULL, *text = NULL, *file = NULL, *decode = NULL;
-    int pieces = 0;
+    int pieces = 0, split = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (ls_flag(a, "--tokenizer")) spec = ls_str_arg(argc, argv, &i);
@@ -54,6 +58,7 @@ int cmd_tokenize(int argc, char **argv) {
         else if (ls_flag(a, "--file")) file = ls_str_arg(argc, argv, &i);
         else if (ls_flag(a, "--decode")) decode = ls_str_arg(argc, argv, &i);
         else if (!strcmp(a, "--pieces")) pieces = 1;
+        else if (!strcmp(a, "--split")) split = 1;
         else ls_unknown_flag("tokenize", a);
     }
     if (!spec) ls_fatal("tokenize needs --tokenizer FILE|gpt2:DIR|byte (see llmscale tokenize --help)");
@@ -94,6 +99,17 @@ int cmd_tokenize(int argc, char **argv) {
         n = strlen(text);
     }
     const uint8_t *s = file ? (const uint8_t *)buf : (const uint8_t *)text;
+    if (split) {
+        for (size_t i = 0; i < n;) {
+            size_t k = ls_pretoken_len(s + i, n - i);
+            print_escaped((const char *)s + i, (int)k);
+            putchar('\n');
+            i += k;
+        }
+        ls_free(buf);
+        ls_tokenizer_free(&tk);
+        return 0;
+    }
     LsBpe bpe;
     ls_bpe_init(&bpe, &tk);
     int32_t *ids = ls_calloc(n + 1, sizeof(int32_t), "token ids");
