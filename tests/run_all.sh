@@ -22,6 +22,8 @@ run() {
 }
 run unit-model      build/tests/test_model
 run unit-data       build/tests/test_data
+run unit-tokenizer  build/tests/test_tokenizer
+run unit-loader-ranks build/tests/test_loader_ranks
 run unit-probe      build/tests/test_probe
 run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
 run cli-tour        sh tests/test_cli.sh build/llmscale

@@ -112,6 +112,7 @@ int trainer_run(const TrainOpts *o) {
         int64_t s = ckpt_latest(o->resume);
         if (s < 0) ls_fatal("nothing to resume in '%s': no 'latest' checkpoint pointer", o->resume);
         ckpt_load(o->resume, s, &m, &opt, &st);
+        ckpt_check_data(&st, &train, o->resume);
         if (st.B != B || st.T != T || st.grad_accum != A || st.shuffle != o->shuffle ||
             st.data_seed != o->seed)
             ls_fatal("checkpoint in '%s' was trained with --batch %d --seq %d --grad-accum %d "
@@ -223,6 +224,7 @@ int trainer_run(const TrainOpts *o) {
 
         st.step = step + 1;
         st.next_seq = (int64_t)(step + 1) * G;
+        ckpt_bind_data(&st, &train);
         if (o->out && o->save_every > 0 && (step + 1) % o->save_every == 0) {
             ckpt_save(o->out, &m, &opt, &st);
             last_saved = step + 1;
