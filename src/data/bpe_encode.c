@@ -33,13 +33,13 @@ static inline int64_t merge_rank(const LsBpe *b, uint32_t l, uint32_t r) {
 void ls_bpe_init(LsBpe *b, const LsTokenizer *tk) {
     memset(b, 0, sizeof *b);
     b->tk = tk;
+    if (tk->vocab_size > 65536)
+        ls_fatal("tokenizer has %d tokens; token shards store uint16 ids, so at most 65536",
+                 tk->vocab_size);
     if (!ls_tokenizer_can_encode(tk))
         ls_fatal("this tokenizer (vocab %d) has no merge list, so it can decode but not encode "
                  "(llm.c's gpt2_tokenizer.bin is such a table: use --tokenizer gpt2:DIR with "
                  "GPT-2's encoder.json and vocab.bpe instead)", tk->vocab_size);
-    if (tk->vocab_size > 65536)
-        ls_fatal("tokenizer has %d tokens; token shards store uint16 ids, so at most 65536",
-                 tk->vocab_size);
     b->identity = !tk->has_merges;
     size_t cap = pow2_at_least(2 * (size_t)tk->nmerges + 2);
     b->mmask = cap - 1;

@@ -60,7 +60,7 @@ const char *ls_json_string(const char *p, const char *end, LsBuf *out) {
         const char *q = p;
         while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
         ls_buf_reserve(out, (size_t)(q - p));
-        memcpy(out->p + out->n, p, (size_t)(q - p));
+        if (q > p) memcpy(out->p + out->n, p, (size_t)(q - p));
         out->n += (size_t)(q - p);
         p = q;
         if (p >= end || (unsigned char)*p < 0x20) return NULL;

@@ -129,7 +129,7 @@ uint64_t ls_read_documents(const LsInputs *in, LsTextFormat fmt, const LsDocSink
                     ls_fatal("%s:%ld: line longer than %u MiB (use --format text for big "
                              "documents)", path, lineno + 1, LS_MAX_LINE_BYTES >> 20);
                 ls_buf_reserve(&line, take);
-                memcpy(line.p + line.n, buf + i, take);
+                if (take) memcpy(line.p + line.n, buf + i, take);
                 line.n += take;
                 i += take + (nl ? 1 : 0);
                 if (!nl && n > 0) break; /* line continues in the next chunk */
