@@ -218,8 +218,9 @@ int cmd_prepare(int argc, char **argv) {
         ls_read_documents(&in, fmt, &sink, &c);
         ls_progress_finish(&c.prog);
         if (c.wc.nwords == 0) ls_fatal("the input has no text (every document is empty)");
-        ls_info("BPE word table: %zu distinct words, %.1f MiB", c.wc.nwords,
-                ls_wordcounts_bytes(&c.wc) / 1048576.0);
+        ls_info("BPE word table: %zu distinct words, %.1f MiB%s", c.wc.nwords,
+                ls_wordcounts_bytes(&c.wc) / 1048576.0,
+                c.wc.prunes ? " (pruned of its rarest words; counts are approximate)" : "");
         ls_bpe_train(&c.wc, (int)vocab_size, &tk);
         ls_wordcounts_free(&c.wc);
         ls_pretok_stream_free(&c.ps);

@@ -296,7 +296,7 @@ void ls_bpe_train(const LsWordCounts *wc, int vocab_size, LsTokenizer *tk) {
     tk->nmerges = nm;
     tk->merges = merges;
     for (int c = 0; c < 256; c++) tk->byte_id[c] = c;
-    ls_info("trained BPE: %d merges on %zu distinct words in %.2f s (vocab %d, eot %d)", nm, W,
+    ls_info("trained BPE: %d merges on %zu distinct words in %.3f s (vocab %d, eot %d)", nm, W,
             ls_now_s() - t0, V, tk->eot);
 
     for (size_t p = 0; p < t.P.n; p++) ls_free(t.P.words[p].w);

@@ -68,9 +68,10 @@ static void prune(LsWordCounts *wc) {
         nb += wc->len[w];
         k++;
     }
-    ls_warn("BPE word table reached %zu distinct words: dropped %zu words seen fewer than %llu "
-            "times (raise --bpe-max-words for exact counts)", wc->nwords, wc->nwords - k,
-            (unsigned long long)below);
+    if (wc->prunes == 0)
+        ls_warn("BPE word table reached %zu distinct words: dropping the rarest (this time those "
+                "seen fewer than %llu times; raise --bpe-max-words for exact counts)", wc->nwords,
+                (unsigned long long)below);
     wc->nwords = k;
     wc->nbytes = nb;
     wc->prunes++;
