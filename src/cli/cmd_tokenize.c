@@ -33,19 +33,7 @@ static void usage(void) {
         "                     time) and print the median speed in MB/s on one core instead\n"
         "                     of the ids (make bench uses this)\n"
         "  --split            with --text/--file: print GPT-2's pre-tokens instead, one per\n"
-        "                     line in quotes (bytes < 0x20, >= 0x7f, \\ and \" escaped)\n");
-}
-
-static void print_escaped(const char *s, int n) {
-    putchar('"');
-    for (int i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c == '\n') fputs("\\n", stdout);
-        else if (c >= 0x20 && c < 0x7f) putchar(c);
-        else printf("\\x%02x", c);
-    }
-    putchar('"');
+        "                     line in quotes (C escapes: \\n \\t \\\\ \\\" \\xNN)\n");
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -136,7 +124,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (split) {
         for (size_t i = 0; i < n;) {
             size_t k = ls_pretoken_len(s + i, n - i);
-            print_escaped((const char *)s + i, (int)k);
+            ls_print_piece((const char *)s + i, (int)k);
             putchar('\n');
             i += k;
         }
@@ -160,7 +148,7 @@ int cmd_tokenize(int argc, char **argv) {
             int len;
             const char *piece = ls_tokenizer_decode(&tk, ids[k], &len);
             printf("%d\t", ids[k]);
-            print_escaped(piece, len);
+            ls_print_piece(piece, len);
             putchar('\n');
         } else {
             printf(k ? ",%d" : "%d", ids[k]);

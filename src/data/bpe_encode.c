@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "hash.h"
 #include "pretokenize.h"
 
 static size_t pow2_at_least(size_t n) {
@@ -12,19 +13,11 @@ static size_t pow2_at_least(size_t n) {
     return c;
 }
 
-static inline uint32_t mix32(uint32_t x) {
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
 
 /* rank of merge (l, r) or -1 */
 static inline int64_t merge_rank(const LsBpe *b, uint32_t l, uint32_t r) {
     uint32_t key = (l << 16 | r) + 1; /* ids < 65536; +1 keeps 0 free for "empty" */
-    for (size_t h = mix32(key) & b->mmask;; h = (h + 1) & b->mmask) {
+    for (size_t h = ls_mix32(key) & b->mmask;; h = (h + 1) & b->mmask) {
         if (b->mkey[h] == key) return b->mrank[h];
         if (b->mkey[h] == 0) return -1;
     }
@@ -47,7 +40,7 @@ void ls_bpe_init(LsBpe *b, const LsTokenizer *tk) {
     b->mrank = ls_calloc(cap, sizeof(uint32_t), "merge table");
     for (int i = 0; i < tk->nmerges; i++) {
         uint32_t key = (tk->merges[3 * i] << 16 | tk->merges[3 * i + 1]) + 1;
-        size_t h = mix32(key) & b->mmask;
+        size_t h = ls_mix32(key) & b->mmask;
         while (b->mkey[h] != 0 && b->mkey[h] != key) h = (h + 1) & b->mmask;
         /* a repeated pair takes its LAST rank, as GPT-2's dict(zip(merges, ranks)) does */
         b->mkey[h] = key;
@@ -158,22 +151,6 @@ static size_t bpe_word(LsBpe *b, const uint8_t *w, size_t n, int32_t *out) {
 }
 
 /* ---- the word cache ---- */
-static inline uint64_t hash_bytes(const uint8_t *s, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, s + i, 8);
-        h = (h ^ v) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    uint64_t v = 0;
-    memcpy(&v, s + i, n - i);
-    h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return h | 1; /* never 0 (= empty slot) */
-}
-
 static void cache_clear(LsBpe *b) {
     memset(b->chash, 0, (b->cmask + 1) * sizeof(uint64_t));
     b->centries = 0;
@@ -192,7 +169,7 @@ size_t ls_bpe_encode_word(LsBpe *b, const uint8_t *w, size_t n, int32_t *out) {
     }
     b->words++;
     if (n > LS_BPE_CACHE_WORD) return bpe_word(b, w, n, out);
-    uint64_t h = hash_bytes(w, n);
+    uint64_t h = ls_hash_bytes(w, n);
     size_t slot = h & b->cmask;
     for (; b->chash[slot] != 0; slot = (slot + 1) & b->cmask) {
         if (b->chash[slot] != h) continue;

@@ -5,6 +5,7 @@
 
 #include "../core/error.h"
 #include "../core/timer.h"
+#include "hash.h"
 
 /* ---- pair table: key (a << 16 | b) -> pair index ---- */
 typedef struct {
@@ -23,14 +24,6 @@ typedef struct {
     size_t n, cap;
 } Pairs;
 
-static inline uint32_t mix32(uint32_t x) {
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
 
 static void pairs_rehash(Pairs *P, size_t slots) {
     ls_free(P->slot_key);
@@ -39,7 +32,7 @@ static void pairs_rehash(Pairs *P, size_t slots) {
     P->slot_p = ls_calloc(slots, sizeof(uint32_t), "BPE pair table");
     P->mask = slots - 1;
     for (size_t p = 0; p < P->n; p++) {
-        size_t s = mix32(P->key[p] + 1) & P->mask;
+        size_t s = ls_mix32(P->key[p] + 1) & P->mask;
         while (P->slot_key[s]) s = (s + 1) & P->mask;
         P->slot_key[s] = P->key[p] + 1;
         P->slot_p[s] = (uint32_t)p;
@@ -55,7 +48,7 @@ static void *grow(void *old, size_t n_old, size_t n_new, size_t elem) {
 
 /* index of pair key, created with count 0 if absent */
 static uint32_t pair_get(Pairs *P, uint32_t key) {
-    size_t s = mix32(key + 1) & P->mask;
+    size_t s = ls_mix32(key + 1) & P->mask;
     for (; P->slot_key[s]; s = (s + 1) & P->mask)
         if (P->slot_key[s] == key + 1) return P->slot_p[s];
     if (P->n == P->cap) {

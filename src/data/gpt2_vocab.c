@@ -6,6 +6,7 @@
 
 #include "../core/error.h"
 #include "../core/fileio.h"
+#include "hash.h"
 #include "json.h"
 
 unsigned ls_gpt2_byte_to_unicode(unsigned b) {
@@ -102,14 +103,8 @@ typedef struct {
     const LsTokenizer *tk;
 } Lookup;
 
-static uint64_t hbytes(const uint8_t *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
-}
-
 static int lookup(const Lookup *L, const uint8_t *s, size_t n) {
-    for (size_t h = hbytes(s, n) & L->mask;; h = (h + 1) & L->mask) {
+    for (size_t h = ls_hash_bytes(s, n) & L->mask;; h = (h + 1) & L->mask) {
         int id = L->slot[h];
         if (id < 0) return -1;
         if (L->tk->len[id] == n && memcmp(L->tk->piece[id], s, n) == 0) return id;
@@ -160,7 +155,7 @@ void ls_gpt2_load(LsTokenizer *tk, const char *dir) {
     L.tk = tk;
     for (size_t i = 0; i < cap; i++) L.slot[i] = -1;
     for (int i = 0; i < V; i++) {
-        size_t h = hbytes((const uint8_t *)tk->piece[i], tk->len[i]) & L.mask;
+        size_t h = ls_hash_bytes((const uint8_t *)tk->piece[i], tk->len[i]) & L.mask;
         while (L.slot[h] >= 0) h = (h + 1) & L.mask;
         L.slot[h] = i;
     }

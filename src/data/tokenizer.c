@@ -225,8 +225,7 @@ int ls_tokenizer_encode_bytes(const LsTokenizer *tk, const char *text, size_t n,
     return (int)n;
 }
 
-/* Print a piece with C-style escapes for non-printable bytes. */
-static void print_piece(const char *s, int n) {
+void ls_print_piece(const char *s, int n) {
     putchar('"');
     for (int i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -255,7 +254,7 @@ void ls_tokenizer_print_info(const char *path) {
     printf("  vocab size  %d\n", tk.vocab_size);
     if (tk.eot >= 0) {
         printf("  eot         %d ", tk.eot);
-        print_piece(tk.piece[tk.eot], tk.len[tk.eot]);
+        ls_print_piece(tk.piece[tk.eot], tk.len[tk.eot]);
         putchar('\n');
     } else {
         printf("  eot         none\n");
@@ -280,7 +279,7 @@ void ls_tokenizer_print_info(const char *path) {
     printf("  examples   ");
     for (int k = 0; k < n; k++) {
         printf(" %d=", ids[k]);
-        print_piece(tk.piece[ids[k]], tk.len[ids[k]]);
+        ls_print_piece(tk.piece[ids[k]], tk.len[ids[k]]);
     }
     putchar('\n');
     ls_tokenizer_free(&tk);

@@ -82,6 +82,10 @@ int ls_tokenizer_is_byte_level(const LsTokenizer *tk);
  * the tokenizer is not byte-level. `out` holds n ids. */
 int ls_tokenizer_encode_bytes(const LsTokenizer *tk, const char *text, size_t n, int32_t *out);
 
+/* Print n bytes in double quotes on stdout, C-style: \" \\ \n \t, other bytes
+ * outside 0x20..0x7e as \xNN. */
+void ls_print_piece(const char *s, int n);
+
 /* `llmscale info` for a tokenizer file (loads and validates it). */
 void ls_tokenizer_print_info(const char *path);
 

@@ -4,15 +4,7 @@
 #include <string.h>
 
 #include "../core/error.h"
-
-static uint64_t hash_word(const uint8_t *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull ^ n; /* FNV-1a, then a final mix */
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    h ^= h >> 31;
-    h *= 0x7fb5d329728ea185ull;
-    h ^= h >> 27;
-    return h | 1;
-}
+#include "hash.h"
 
 static void *grow(void *old, size_t n_old, size_t n_new, size_t elem, const char *what) {
     void *p = ls_calloc(n_new, elem, what);
@@ -28,7 +20,7 @@ static void rehash(LsWordCounts *wc, size_t slots) {
     wc->slot_w = ls_calloc(slots, sizeof(uint32_t), "word table");
     wc->mask = slots - 1;
     for (size_t w = 0; w < wc->nwords; w++) {
-        uint64_t h = hash_word(wc->bytes + wc->off[w], wc->len[w]);
+        uint64_t h = ls_hash_bytes(wc->bytes + wc->off[w], wc->len[w]);
         size_t s = h & wc->mask;
         while (wc->hash[s]) s = (s + 1) & wc->mask;
         wc->hash[s] = h;
@@ -80,7 +72,7 @@ static void prune(LsWordCounts *wc) {
 }
 
 void ls_wordcounts_add(LsWordCounts *wc, const uint8_t *w, size_t n, uint64_t count) {
-    uint64_t h = hash_word(w, n);
+    uint64_t h = ls_hash_bytes(w, n);
     size_t s = h & wc->mask;
     for (; wc->hash[s]; s = (s + 1) & wc->mask) {
         if (wc->hash[s] != h) continue;

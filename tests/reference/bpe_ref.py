@@ -26,6 +26,8 @@ def escape(b):
             out.append('\\' + chr(c))
         elif c == 0x0A:
             out.append('\\n')
+        elif c == 0x09:
+            out.append('\\t')
         elif 0x20 <= c < 0x7F:
             out.append(chr(c))
         else:
