@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,8 +24,22 @@ static void remove_pending(void) {
     g_npending = 0;
 }
 
+/* Ctrl-C / a scheduler's SIGTERM: delete the temporaries (unlink is
+ * async-signal-safe), then die of the same signal. */
+static void on_signal(int sig) {
+    remove_pending();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 void ls_pending_add(const char *tmp, const char *final) {
-    if (!g_hooked) atexit(remove_pending), g_hooked = 1;
+    if (!g_hooked) {
+        atexit(remove_pending);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGHUP, on_signal);
+        g_hooked = 1;
+    }
     if (g_npending == g_cappending) {
         int cap = g_cappending ? 2 * g_cappending : 16;
         Pending *p = ls_calloc((size_t)cap, sizeof(Pending), "pending files");
@@ -65,7 +80,8 @@ static void shard_close(LsShardWriter *w, int split) {
     if (!ok) ls_fatal("could not finish writing '%s': %s", tmp, strerror(errno));
     o->f = NULL;
     o->nshards++;
-    ls_info("wrote %s (%llu tokens)", o->path, (unsigned long long)o->count);
+    ls_info("finished %s (%llu tokens; renamed into place when all are done)", o->path,
+            (unsigned long long)o->count);
 }
 
 static void shard_open(LsShardWriter *w, int split) {
@@ -165,6 +181,9 @@ void ls_shard_writer_commit(LsShardWriter *w) {
         if (rename(g_pending[i].tmp, g_pending[i].final) != 0)
             ls_fatal("cannot rename '%s' to '%s': %s", g_pending[i].tmp, g_pending[i].final,
                      strerror(errno));
+    ls_info("published %llu train and %llu val shard%s in %s", (unsigned long long)w->s[0].nshards,
+            (unsigned long long)w->s[1].nshards, w->s[0].nshards + w->s[1].nshards == 1 ? "" : "s",
+            w->dir);
     g_npending = 0;
     int fd = open(w->dir, O_RDONLY);
     if (fd >= 0) fsync(fd), close(fd);

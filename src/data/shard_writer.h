@@ -11,7 +11,8 @@
  * Nothing is visible under the final names until ls_shard_writer_commit
  * renames every file (shards and any extra file registered, such as the
  * tokenizer) and removes stale shards of an earlier, larger run. If the
- * process exits before that (an error), the temporary files are deleted, so
+ * process exits before that (an error, SIGINT, SIGTERM, SIGHUP), the
+ * temporary files are deleted (only SIGKILL can leave them), so
  * an interrupted prepare never leaves output that looks complete. Memory: one
  * open file per split. */
 #ifndef LS_SHARD_WRITER_H
