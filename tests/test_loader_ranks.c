@@ -91,6 +91,7 @@ int main(void) {
                 for (int i = 0; i < N; i++) ok &= seen[i] == 1;
             }
             CHECK(ok && epochs >= 4, "no shuffle: each of %d N-token epochs inputs every token once", epochs);
+            free(seen);
         }
         /* resume at step k with a different layout (dp 4 -> 2) */
         for (int k = 1; k < STEPS; k += 37) {
