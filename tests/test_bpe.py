@@ -15,6 +15,7 @@ import random
 import struct
 import subprocess
 import sys
+import shutil
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'reference'))
@@ -229,4 +230,8 @@ for variant in ('trained order', 'shuffled order + duplicate'):
     check('gpt2 %s: saved tokenizer.bin encodes the same' % variant, got == enc.encode(text))
 
 print('%d passed, %d failed' % (passed, failed))
+if failed:
+    print('(inputs kept in %s)' % T)
+else:
+    shutil.rmtree(T)
 sys.exit(1 if failed else 0)
