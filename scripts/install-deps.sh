@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install the Debian packages llmscale needs, only if something is missing.
 #   install-deps.sh        build: gcc, make, OpenBLAS (CBLAS), Open MPI; OpenMP comes with gcc
-#   install-deps.sh test   also python3-torch + python3-numpy (the PyTorch reference)
+#   install-deps.sh test   also python3-torch + python3-numpy (the PyTorch reference) and
+#                          python3-regex (GPT-2's regex module, for the tokenizer references)
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 pkgs="gcc make libopenblas-dev openmpi-bin libopenmpi-dev"
-[ "${1:-}" = test ] && pkgs="$pkgs python3-torch python3-numpy"
+[ "${1:-}" = test ] && pkgs="$pkgs python3-torch python3-numpy python3-regex"
 for p in $pkgs; do
     have "$p" || need="$need $p"
 done

@@ -22,11 +22,14 @@ run() {
 }
 run unit-model      build/tests/test_model
 run unit-data       build/tests/test_data
+run unit-tokenizer  build/tests/test_tokenizer
+run unit-loader-ranks build/tests/test_loader_ranks
 run unit-probe      build/tests/test_probe
 run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
 run cli-tour        sh tests/test_cli.sh build/llmscale
 run resume          sh tests/test_resume.sh build/llmscale
 run bad-input-asan  sh tests/test_bad_input.sh build-asan/llmscale
+run bpe-reference   /usr/bin/python3 tests/test_bpe.py build/llmscale
 run data-parallel   sh tests/test_data_parallel.sh build/llmscale
 run data-errors-asan sh tests/test_data_errors.sh build-asan/llmscale
 echo "$pass passed, $fail failed"

@@ -47,7 +47,7 @@ cp "$D/data/train_000000.bin" "$D/tiny_train.bin"
 MODEL_SIZE_KEY=micro SEQ_LEN=8 MICRO_BATCH=3 GAS=2 "$LS" train --data "$D/data" --steps 1 --peak-gflops 100 > "$D/env.log"
 grep -q "batch: 3 x 8 tokens per micro-batch, 2 micro-batches" "$D/env.log" && grep -q "model: 2 layers, dim 32" "$D/env.log" \
     && ok "MODEL_SIZE_KEY, SEQ_LEN, MICRO_BATCH, GAS set the defaults" || bad "environment defaults"
-for c in prepare train eval sample info bench; do
+for c in prepare tokenize train eval sample info bench; do
     "$LS" $c --help | grep -q usage || bad "$c --help"
 done
 "$LS" train --help | grep -q GPT175B && ok "train --help lists the presets" || bad "presets in help"

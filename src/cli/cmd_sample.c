@@ -8,6 +8,7 @@
 
 #include "../core/error.h"
 #include "../core/rng.h"
+#include "../data/bpe_encode.h"
 #include "../data/tokenizer.h"
 #include "../model/gpt_infer.h"
 #include "../model/gpt_io.h"
@@ -21,7 +22,7 @@ static void usage(FILE *f) {
             "Generate text from a model, one token at a time with a KV cache.\n"
             "  --init FILE|RUNDIR   llm.c fp32 model file or a run directory (newest checkpoint)\n"
             "  --tokenizer FILE     llm.c tokenizer (default: tokenizer.bin beside the model)\n"
-            "  --prompt TEXT        start text (byte-level tokenizers); default: end-of-text token\n"
+            "  --prompt TEXT        start text (encoded with the tokenizer); default: end-of-text token\n"
             "  --prompt-tokens LIST comma-separated token ids instead of --prompt\n"
             "  --tokens N           tokens to generate (default 256); past the model's max sequence\n"
             "                       the context is cropped to its newest max/2 tokens\n"
@@ -123,7 +124,10 @@ int cmd_sample(int argc, char **argv) {
         if (!tkp) ls_fatal("--prompt needs a tokenizer (--tokenizer FILE); or use --prompt-tokens");
         size_t len = strlen(prompt);
         if (tkp->eot >= 0) ids[n++] = tkp->eot, skip = 1; /* documents start after end-of-text */
-        n += ls_tokenizer_encode_bytes(tkp, prompt, len, ids + n);
+        LsBpe bpe; /* byte-level, trained BPE or GPT-2: the same encoder as prepare */
+        ls_bpe_init(&bpe, tkp);
+        n += (int)ls_bpe_encode(&bpe, (const uint8_t *)prompt, len, ids + n);
+        ls_bpe_free(&bpe);
     } else if (prompt_tokens) {
         const char *s = prompt_tokens;
         while (*s) {

@@ -14,7 +14,8 @@ static void usage(FILE *f) {
             "usage: llmscale COMMAND [flags]     (llmscale COMMAND --help for its flags)\n"
             "\n"
             "commands:\n"
-            "  prepare   text files -> byte-level tokenizer + train/val token shards (llm.c format)\n"
+            "  prepare   text -> tokenizer (byte-level, trained BPE, GPT-2's) + train/val token shards\n"
+            "  tokenize  encode text to token ids, or decode ids to text, with a tokenizer\n"
             "  train     train a GPT (AdamW, schedules, clipping, accumulation, checkpoints, metrics)\n"
             "  eval      mean loss of a model over the first K batches of a shard\n"
             "  sample    generate text from a model or run directory (KV cache, temperature, top-k)\n"
@@ -43,5 +44,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return cmd_sample(n, rest);
     if (!strcmp(cmd, "info")) return cmd_info(n, rest);
     if (!strcmp(cmd, "bench")) return cmd_bench(n, rest);
-    ls_fatal("unknown command '%s' (commands: prepare train eval sample info bench; see llmscale --help)", cmd);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(n, rest);
+    ls_fatal("unknown command '%s' (commands: prepare tokenize train eval sample info bench; see llmscale --help)", cmd);
 }

@@ -206,3 +206,10 @@ void ls_loader_get(LsLoader *ld, uint64_t seq_index, int nseq, int32_t *x, int32
 
 int ls_loader_max_token(const LsLoader *ld) { return ld->max_token; }
 uint64_t ls_loader_ntokens(const LsLoader *ld) { return ld->set.ntokens; }
+
+uint64_t ls_loader_epoch(const LsLoader *ld, uint64_t s) {
+    if (ld->shuffle) return s / ld->nwindows;
+    /* floor(s*T / N) without overflowing s*T */
+    uint64_t N = ld->set.ntokens, T = (uint64_t)ld->T;
+    return (s / N) * T + ((s % N) * T) / N;
+}

@@ -26,6 +26,23 @@
  *     swap(perm[i], perm[j]). Sequence s reads window perm_e[s mod W].
  *     Needs W >= 1, i.e. N >= T+1.
  *
+ * EPOCHS AND COVERAGE (what tests/test_tokenizer.c checks, for dp = 1, 2, 4):
+ *   shuffle on:  epoch e is sequences [e*W, (e+1)*W); its windows are a
+ *     permutation of 0..W-1, so each of the first W*T tokens of the stream is
+ *     an input token exactly once per epoch (and a target once, shifted by
+ *     one); the (N-1) mod T tail tokens, fewer than T, are never inputs, as
+ *     in llm.c's loader.
+ *   shuffle off: the inputs of sequences 0, 1, 2, ... are the stream repeated
+ *     cyclically, so any N consecutive input tokens (epoch e = tokens
+ *     [e*N, (e+1)*N) of that sequence) hold every token exactly once.
+ *   Ranks: sequence s goes to exactly one (step, micro-batch, rank) by the
+ *   trainer's formula (trainer.h), so the ranks' sequences of a step are
+ *   disjoint and together are the one-process step's sequences in order.
+ *   Resume: the loader has no hidden state (the permutation is a cache of a
+ *   pure function of (seed, e)), so the checkpoint's next sequence index and
+ *   seed reproduce the exact next sample; the checkpoint also records N and
+ *   the epoch so that resuming on different data is an error.
+ *
  * Token ids are uint16 in the files and int32 in x/y. */
 #ifndef LS_LOADER_H
 #define LS_LOADER_H
@@ -49,7 +66,7 @@ void ls_shardset_close(LsShardSet *set);
 /* out[i] = stream[(pos + i) mod N] for i in [0, n). */
 void ls_shardset_read(const LsShardSet *set, uint64_t pos, size_t n, int32_t *out);
 
-typedef struct {
+typedef struct LsLoader {
     LsShardSet set;
     int T;
     int shuffle;
@@ -67,6 +84,8 @@ void ls_loader_free(LsLoader *ld);
  * (row j is sequence seq_index + j). */
 void ls_loader_get(LsLoader *ld, uint64_t seq_index, int nseq, int32_t *x, int32_t *y);
 int ls_loader_max_token(const LsLoader *ld);
+/* Epoch of sequence s: s / W with shuffle, floor(s*T / N) without. */
+uint64_t ls_loader_epoch(const LsLoader *ld, uint64_t s);
 uint64_t ls_loader_ntokens(const LsLoader *ld);
 
 #endif

@@ -14,16 +14,22 @@
 /* Allocate the tables for `vocab` pieces whose lengths total `bytes`; each
  * piece gets a trailing NUL in the blob. */
 static void alloc_tables(LsTokenizer *tk, int vocab, size_t bytes) {
+    memset(tk, 0, sizeof *tk);
     tk->vocab_size = vocab;
     tk->piece = ls_calloc((size_t)vocab, sizeof(char *), "tokenizer piece table");
     tk->len = ls_calloc((size_t)vocab, 1, "tokenizer length table");
     tk->blob = ls_calloc(bytes + (size_t)vocab, 1, "tokenizer pieces");
 }
 
+void ls_tokenizer_alloc(LsTokenizer *tk, int vocab, size_t bytes) {
+    alloc_tables(tk, vocab, bytes);
+    tk->eot = -1;
+    tk->version = 2;
+}
+
 void ls_tokenizer_byte_level(LsTokenizer *tk) {
     static const char eot_text[] = "<|endoftext|>";
     size_t eot_len = sizeof eot_text - 1;
-    memset(tk, 0, sizeof *tk);
     alloc_tables(tk, LS_BYTE_LEVEL_VOCAB, 256 + eot_len);
     tk->eot = LS_BYTE_LEVEL_EOT;
     tk->version = 2;
@@ -41,6 +47,47 @@ void ls_tokenizer_byte_level(LsTokenizer *tk) {
 
 static uint32_t rd_u32(const unsigned char *b) {
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* The merge section (see tokenizer.h) in b[0..n). */
+static void load_merges(LsTokenizer *tk, const unsigned char *b, size_t n, const char *path) {
+    if (n < 16 + 1024 + 4 || rd_u32(b) != LS_MERGES_MAGIC)
+        ls_fatal("tokenizer '%s' is corrupt: %zu unexpected bytes after the last token", path, n);
+    uint32_t version = rd_u32(b + 4), nm = rd_u32(b + 8), pretok = rd_u32(b + 12);
+    if (version != LS_MERGES_VERSION)
+        ls_fatal("tokenizer '%s' has merge section version %u (this build reads %u)", path,
+                 version, LS_MERGES_VERSION);
+    if (pretok != LS_PRETOK_GPT2)
+        ls_fatal("tokenizer '%s' asks for pre-splitting rule %u (this build knows %u, GPT-2's)",
+                 path, pretok, LS_PRETOK_GPT2);
+    if (nm > (uint32_t)tk->vocab_size || n != 16 + 1024 + (size_t)nm * 12 + 4)
+        ls_fatal("tokenizer '%s' merge section is truncated or corrupt (%u merges, %zu bytes)",
+                 path, nm, n);
+    uint32_t crc = ls_crc32(0, b, n - 4);
+    if (crc != rd_u32(b + n - 4))
+        ls_fatal("tokenizer '%s' merge section fails its checksum (stored %08x, computed %08x): "
+                 "corrupt", path, rd_u32(b + n - 4), crc);
+    uint32_t V = (uint32_t)tk->vocab_size;
+    for (int c = 0; c < 256; c++) {
+        uint32_t id = rd_u32(b + 16 + 4 * c);
+        if (id >= V || tk->len[id] != 1 || (unsigned char)tk->piece[id][0] != c)
+            ls_fatal("tokenizer '%s' is corrupt: byte 0x%02x maps to token %u, which is not that "
+                     "byte", path, c, id);
+        tk->byte_id[c] = (int32_t)id;
+    }
+    tk->merges = ls_calloc((size_t)nm * 3 + 1, sizeof(uint32_t), "merge list");
+    for (uint32_t i = 0; i < nm; i++) {
+        const unsigned char *m = b + 16 + 1024 + (size_t)i * 12;
+        uint32_t l = rd_u32(m), r = rd_u32(m + 4), x = rd_u32(m + 8);
+        if (l >= V || r >= V || x >= V || (unsigned)tk->len[l] + tk->len[r] != tk->len[x] ||
+            memcmp(tk->piece[x], tk->piece[l], tk->len[l]) != 0 ||
+            memcmp(tk->piece[x] + tk->len[l], tk->piece[r], tk->len[r]) != 0)
+            ls_fatal("tokenizer '%s' is corrupt: merge %u (%u + %u -> %u) does not join the two "
+                     "pieces", path, i, l, r, x);
+        tk->merges[3 * i] = l, tk->merges[3 * i + 1] = r, tk->merges[3 * i + 2] = x;
+    }
+    tk->nmerges = (int)nm;
+    tk->has_merges = 1;
 }
 
 void ls_tokenizer_load(LsTokenizer *tk, const char *path) {
@@ -106,6 +153,7 @@ void ls_tokenizer_load(LsTokenizer *tk, const char *path) {
         p += n + 1;
         pos += 1 + n;
     }
+    if (pos < (size_t)size) load_merges(tk, buf + pos, (size_t)size - pos, path);
     ls_free(buf);
 }
 
@@ -123,6 +171,19 @@ void ls_tokenizer_save(const LsTokenizer *tk, const char *path) {
         ls_atomic_write(&af, &n, 1);
         ls_atomic_write(&af, tk->piece[i], n);
     }
+    if (tk->has_merges) {
+        uint32_t head[4] = {LS_MERGES_MAGIC, LS_MERGES_VERSION,
+                                           (uint32_t)tk->nmerges, LS_PRETOK_GPT2};
+        uint32_t ids[256];
+        for (int c = 0; c < 256; c++) ids[c] = (uint32_t)tk->byte_id[c];
+        /* the section's CRC: restart the running CRC at the section start */
+        af.crc = 0;
+        ls_atomic_write(&af, head, sizeof head);
+        ls_atomic_write(&af, ids, sizeof ids);
+        ls_atomic_write(&af, tk->merges, (size_t)tk->nmerges * 12);
+        uint32_t crc = af.crc;
+        ls_atomic_write(&af, &crc, 4);
+    }
     ls_atomic_commit(&af);
 }
 
@@ -130,6 +191,7 @@ void ls_tokenizer_free(LsTokenizer *tk) {
     ls_free(tk->piece);
     ls_free(tk->len);
     ls_free(tk->blob);
+    ls_free(tk->merges);
     memset(tk, 0, sizeof *tk);
 }
 
@@ -142,6 +204,10 @@ const char *ls_tokenizer_decode(const LsTokenizer *tk, int id, int *len) {
     return tk->piece[id];
 }
 
+int ls_tokenizer_can_encode(const LsTokenizer *tk) {
+    return tk->has_merges || ls_tokenizer_is_byte_level(tk);
+}
+
 int ls_tokenizer_is_byte_level(const LsTokenizer *tk) {
     if (tk->vocab_size < 256) return 0;
     for (int i = 0; i < 256; i++)
@@ -151,16 +217,15 @@ int ls_tokenizer_is_byte_level(const LsTokenizer *tk) {
 
 int ls_tokenizer_encode_bytes(const LsTokenizer *tk, const char *text, size_t n, int32_t *out) {
     if (!ls_tokenizer_is_byte_level(tk))
-        ls_fatal("this tokenizer is not byte-level (vocab %d); BPE encoding comes with the BPE "
-                 "tokenizer, which is not available yet", tk->vocab_size);
+        ls_fatal("this tokenizer is not byte-level (vocab %d); encode with bpe_encode.h",
+                 tk->vocab_size);
     if (n > INT_MAX) ls_fatal("cannot encode %zu bytes in one call (at most %d)", n, INT_MAX);
     const unsigned char *b = (const unsigned char *)text;
     for (size_t i = 0; i < n; i++) out[i] = b[i];
     return (int)n;
 }
 
-/* Print a piece with C-style escapes for non-printable bytes. */
-static void print_piece(const char *s, int n) {
+void ls_print_piece(const char *s, int n) {
     putchar('"');
     for (int i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -189,13 +254,17 @@ void ls_tokenizer_print_info(const char *path) {
     printf("  vocab size  %d\n", tk.vocab_size);
     if (tk.eot >= 0) {
         printf("  eot         %d ", tk.eot);
-        print_piece(tk.piece[tk.eot], tk.len[tk.eot]);
+        ls_print_piece(tk.piece[tk.eot], tk.len[tk.eot]);
         putchar('\n');
     } else {
         printf("  eot         none\n");
     }
-    printf("  kind        %s\n", byte_level ? "byte-level (ids 0..255 are the bytes)"
-                                            : "BPE table (decode only)");
+    if (tk.has_merges)
+        printf("  kind        byte-level BPE, %d merges, GPT-2 pre-splitting%s\n", tk.nmerges,
+               byte_level ? "" : " (GPT-2 byte order)");
+    else
+        printf("  kind        %s\n", byte_level ? "byte-level (ids 0..255 are the bytes)"
+                                                : "BPE table without merges (decode only)");
     printf("  piece bytes %zu total, longest is token %d (%d bytes)\n", total, longest,
            tk.len[longest]);
     /* Examples: a few printable ASCII bytes, then the tail of the vocabulary
@@ -210,7 +279,7 @@ void ls_tokenizer_print_info(const char *path) {
     printf("  examples   ");
     for (int k = 0; k < n; k++) {
         printf(" %d=", ids[k]);
-        print_piece(tk.piece[ids[k]], tk.len[ids[k]]);
+        ls_print_piece(tk.piece[ids[k]], tk.len[ids[k]]);
     }
     putchar('\n');
     ls_tokenizer_free(&tk);

@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,10 +11,13 @@
 
 #include "../core/error.h"
 #include "../core/fileio.h"
+#include "../data/loader.h"
 #include "../model/gpt_io.h"
 
 #define STATE_MAGIC 0x4C535354u
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
+/* version 1 records end after `reserved` */
+#define STATE_V1_BYTES offsetof(TrainState, data_tokens)
 
 void ckpt_model_path(char *buf, const char *rundir, int64_t step) {
     snprintf(buf, 4096, "%s/ckpt_%08" PRId64 "_model.bin", rundir, step);
@@ -98,18 +102,22 @@ void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState 
     state_path(spath, rundir, step);
     gpt_load(m, mpath);
     size_t n = m->lay.total;
-    int64_t expect = (int64_t)(8 + sizeof *st + 2 * n * sizeof(float) + 4);
     int64_t size = ls_file_size(spath);
     if (size < 0) ls_fatal("checkpoint state '%s' is missing", spath);
-    if (size != expect)
-        ls_fatal("checkpoint state '%s' has %lld bytes, expected %lld for this model: it is %s",
-                 spath, (long long)size, (long long)expect, size < expect ? "truncated" : "corrupt");
+    /* the version decides the record size */
     FILE *f = ls_fopen(spath, "rb", "checkpoint state");
     uint32_t head[2];
     ls_fread_exact(head, sizeof head, f, spath, "checkpoint state");
-    if (head[0] != STATE_MAGIC || head[1] != STATE_VERSION)
-        ls_fatal("'%s' is not an llmscale state file (magic %08x version %u)", spath, head[0], head[1]);
-    ls_fread_exact(st, sizeof *st, f, spath, "checkpoint state");
+    if (head[0] != STATE_MAGIC || (head[1] != 1 && head[1] != STATE_VERSION))
+        ls_fatal("'%s' is not an llmscale state file this build reads (magic %08x version %u; "
+                 "expected %08x version 1 or %u)", spath, head[0], head[1], STATE_MAGIC, STATE_VERSION);
+    size_t rec = head[1] == 1 ? STATE_V1_BYTES : sizeof *st;
+    int64_t expect = (int64_t)(8 + rec + 2 * n * sizeof(float) + 4);
+    if (size != expect)
+        ls_fatal("checkpoint state '%s' has %lld bytes, expected %lld for this model: it is %s",
+                 spath, (long long)size, (long long)expect, size < expect ? "truncated" : "corrupt");
+    memset(st, 0, sizeof *st);
+    ls_fread_exact(st, rec, f, spath, "checkpoint state");
     gpt_read_canonical(&m->lay, opt->m, f, spath, "checkpoint state");
     gpt_read_canonical(&m->lay, opt->v, f, spath, "checkpoint state");
     uint32_t stored;
@@ -135,4 +143,28 @@ void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState 
                  spath, (long long)st->step, (long long)step, (long long)st->adam_t,
                  (long long)st->next_seq);
     opt->t = st->adam_t;
+}
+
+void ckpt_bind_data(TrainState *st, const LsLoader *ld) {
+    st->data_tokens = ls_loader_ntokens(ld);
+    st->data_windows = ld->nwindows;
+    st->data_epoch = ls_loader_epoch(ld, (uint64_t)st->next_seq);
+}
+
+void ckpt_check_data(const TrainState *st, const LsLoader *ld, const char *rundir) {
+    if (st->data_tokens == 0) {
+        ls_warn("checkpoint in '%s' predates data tracking (state version 1): resuming at sequence "
+                "%lld without checking that the data is the same", rundir, (long long)st->next_seq);
+        return;
+    }
+    if (st->data_tokens != ls_loader_ntokens(ld))
+        ls_fatal("checkpoint in '%s' was trained on data of %llu tokens, but '%s' has %llu: resume "
+                 "with the same data (the data position would point elsewhere)", rundir,
+                 (unsigned long long)st->data_tokens, ld->set.spec,
+                 (unsigned long long)ls_loader_ntokens(ld));
+    if (st->data_epoch != ls_loader_epoch(ld, (uint64_t)st->next_seq) ||
+        st->data_windows != ld->nwindows)
+        ls_fatal("checkpoint state in '%s' is inconsistent: epoch %llu of %llu windows does not "
+                 "match sequence %lld", rundir, (unsigned long long)st->data_epoch,
+                 (unsigned long long)st->data_windows, (long long)st->next_seq);
 }

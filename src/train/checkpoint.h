@@ -3,9 +3,12 @@
  * A checkpoint of step S in RUNDIR is two files:
  *     ckpt_<S>_model.bin   the model in llm.c's GPT-2 format (loads in llm.c)
  *     ckpt_<S>_state.bin   everything else needed to continue exactly:
- *         uint32 magic 0x4C535354 ("LSST"), version 1, then a TrainState
+ *         uint32 magic 0x4C535354 ("LSST"), version 2, then a TrainState
  *         record, the AdamW moments m and v in canonical tensor order,
  *         and a CRC-32 of everything before it.
+ *     Version 1 files (written before the data fields existed: the record
+ *     stops after `reserved`) still load; their data position is the
+ *     sequence index alone, without the data-size check.
  * plus RUNDIR/latest, a one-line text file naming the newest complete step.
  * Every file is written atomically (temp file, fsync, rename) and `latest` is
  * updated last, so a crash at any moment leaves the previous checkpoint valid.
@@ -27,6 +30,12 @@ typedef struct {
     uint32_t model_crc;    /* CRC-32 of the paired model file */
     uint32_t dp;           /* data-parallel ranks of the run that wrote it (0 = 1: older files);
                               its global batch is B * grad_accum * dp */
+    /* version 2: the loader position in data terms (see loader.h). The next
+     * sample is fully determined by (next_seq, data_seed, shuffle, T) and the
+     * data; these record which data, so a resume on other data is an error. */
+    uint64_t data_tokens;  /* N: tokens of the training stream */
+    uint64_t data_epoch;   /* epoch of next_seq */
+    uint64_t data_windows; /* W = (N-1)/T, sequences per shuffled epoch */
 } TrainState;
 
 /* Write checkpoint of st->step into rundir and point `latest` at it; keeps
@@ -38,5 +47,11 @@ int64_t ckpt_latest(const char *rundir);
 void ckpt_model_path(char *buf, const char *rundir, int64_t step);
 /* Load model + optimizer + state of `step`; verifies magic, sizes, CRCs. */
 void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st);
+
+struct LsLoader;
+/* Record the training data's size and next_seq's epoch in st (before saving). */
+void ckpt_bind_data(TrainState *st, const struct LsLoader *ld);
+/* On resume: fatal if the data differs from what the checkpoint was trained on. */
+void ckpt_check_data(const TrainState *st, const struct LsLoader *ld, const char *rundir);
 
 #endif

@@ -189,6 +189,7 @@ int trainer_run(const TrainOpts *o) {
         int64_t s = ckpt_latest(o->resume);
         if (s < 0) ls_fatal("nothing to resume in '%s': no 'latest' checkpoint pointer", o->resume);
         load_checkpoint(o->resume, s, &z, &opt, &st);
+        ckpt_check_data(&st, &train, o->resume);
         long st_G = (long)st.B * st.grad_accum * (st.dp ? st.dp : 1);
         if (st_G != G || st.T != T || st.shuffle != o->shuffle || st.data_seed != o->seed)
             ls_fatal("checkpoint in '%s' was trained with global batch %ld (--batch %d x "
@@ -319,6 +320,7 @@ int trainer_run(const TrainOpts *o) {
 
         st.step = step + 1;
         st.next_seq = (int64_t)(step + 1) * G;
+        ckpt_bind_data(&st, &train);
         if (o->out && o->save_every > 0 && (step + 1) % o->save_every == 0) {
             save_checkpoint(o->out, &z, &opt, &st, gp);
             last_saved = step + 1;
