@@ -16,7 +16,7 @@
 
 #define STATE_MAGIC 0x4C535354u
 #define STATE_VERSION 2u
-/* version 1 records end after `reserved` */
+/* version 1 records end after `dp` (a reserved zero in files written before data parallelism) */
 #define STATE_V1_BYTES offsetof(TrainState, data_tokens)
 
 void ckpt_model_path(char *buf, const char *rundir, int64_t step) {
