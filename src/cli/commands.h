@@ -8,6 +8,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 /* --init FILE|RUNDIR -> model file path; tokenizer.bin beside it or "" (buffers >= 4096) */
 void cli_resolve_model(const char *init, char *model_path, char *tok_path);

@@ -7,7 +7,8 @@
  * the numbers the cost model needs, as key = value lines (catalog.h's keys):
  *   peak32_tflops  the register-only FMA peak (the MFU denominator)
  *   gemm_eff       best sgemm rate at transformer shapes / that peak
- *   hbm_gbs        STREAM triad bandwidth (mem_eff = 1: it is measured)
+ *   hbm_gbs        bandwidth of in-place streaming updates (AdamW's access pattern;
+ *                  mem_eff = 1: it is measured)
  *   attn_gflops    llmscale's attention kernel, forward + backward
  *   intra_gbs, intra_lat_us, inter_*  collective bandwidth and latency:
  *                  DEFAULTS (below) until `llmscale bench --comm` measures them
