@@ -94,11 +94,11 @@ static void json_layout(FILE *f, const PlanCandidate *c) {
             "\"num_micro\": %d, \"zero\": %d, \"sp\": %s, \"recompute\": \"%s\", "
             "\"fits\": %s, \"memory_gb_per_gpu\": %.4f, \"memory_rank\": %d, "
             "\"memory_gb\": {\"params\": %.4f, \"grads\": %.4f, \"optimizer\": %.4f, \"activations\": %.4f, "
-            "\"buffers\": %.4f}, \"step_time_s\": %.6g, \"compute_s\": %.6g, \"gemm_s\": %.6g, "
-            "\"elementwise_s\": %.6g, \"tp_comm_s\": %.6g, \"pp_comm_s\": %.6g, \"dp_comm_s\": %.6g, "
-            "\"dp_comm_total_s\": %.6g, \"bubble_s\": %.6g, \"optimizer_s\": %.6g, "
-            "\"tflops_per_gpu\": %.6g, \"model_tflops_per_gpu\": %.6g, \"mfu\": %.6g, "
-            "\"tokens_per_s\": %.6g, \"days\": %.6g}",
+            "\"buffers\": %.4f}, \"step_time_s\": %.9g, \"compute_s\": %.9g, \"gemm_s\": %.9g, "
+            "\"elementwise_s\": %.9g, \"tp_comm_s\": %.9g, \"pp_comm_s\": %.9g, \"dp_comm_s\": %.9g, "
+            "\"dp_comm_total_s\": %.9g, \"bubble_s\": %.9g, \"optimizer_s\": %.9g, "
+            "\"tflops_per_gpu\": %.9g, \"model_tflops_per_gpu\": %.9g, \"mfu\": %.9g, "
+            "\"tokens_per_s\": %.9g, \"days\": %.9g}",
             l->dp, l->tp, l->pp, l->vpp, l->micro_batch, l->num_micro, l->zero, l->sp ? "true" : "false",
             plan_recompute_name(l->recompute), c->fits ? "true" : "false", m->total / 1e9, c->mem_rank,
             m->params / 1e9, m->grads / 1e9, m->optimizer / 1e9, m->activations / 1e9, m->buffers / 1e9,
@@ -170,8 +170,8 @@ static void search_report(const PlanProblem *pb, PlanCandidate *all, int n, cons
         if (nfit) {
             /* the headline fields of the chosen layout at the top level too */
             const PlanCost *o = &all[0].cost;
-            printf(", \"step_time_s\": %.6g, \"tflops_per_gpu\": %.6g, \"mfu\": %.6g, "
-                   "\"memory_gb_per_gpu\": %.4f, \"tokens_per_s\": %.6g, \"days\": %.6g",
+            printf(", \"step_time_s\": %.9g, \"tflops_per_gpu\": %.9g, \"mfu\": %.9g, "
+                   "\"memory_gb_per_gpu\": %.4f, \"tokens_per_s\": %.9g, \"days\": %.9g",
                    o->step_s, o->tflops_per_gpu, o->mfu, all[0].mem.total / 1e9, o->tokens_per_s, o->days);
         }
         printf(", \"ranked\": [");
@@ -344,8 +344,8 @@ int cmd_plan(int argc, char **argv) {
                    hw.name, gpus, pb.global_batch, tokens, cfg.num_layers, cfg.channels, cfg.num_heads,
                    cfg.vocab_size, seq, gpt_num_params_d(&cfg));
             json_layout(stdout, &c);
-            printf(", \"step_time_s\": %.6g, \"tflops_per_gpu\": %.6g, \"mfu\": %.6g, \"memory_gb_per_gpu\": %.4f, "
-                   "\"tokens_per_s\": %.6g, \"days\": %.6g}\n",
+            printf(", \"step_time_s\": %.9g, \"tflops_per_gpu\": %.9g, \"mfu\": %.9g, \"memory_gb_per_gpu\": %.4f, "
+                   "\"tokens_per_s\": %.9g, \"days\": %.9g}\n",
                    c.cost.step_s, c.cost.tflops_per_gpu, c.cost.mfu, c.mem.total / 1e9, c.cost.tokens_per_s,
                    c.cost.days);
         } else report(&pb, &c);

@@ -26,17 +26,90 @@ char *plan_calib_path(char *out, size_t n, int threads) {
 
 static double g_shape(double d, double d0) { return d / (d + d0); }
 
-/* The shape knee d0 for which rate(small)/rate(big) equals the model's
- * g(small dims)/g(big dims) (bisection; the ratio falls as d0 grows). */
-static double fit_d0(double ratio, const int small[3], const int big[3]) {
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Fastest of reps timings (seconds) of fn(ctx) after one warm-up call: the
+ * machine's capability, robust to other jobs interrupting some runs. */
+static double best_time(void (*fn)(void *), void *ctx, int reps) {
+    double t[16];
+    fn(ctx);
+    for (int r = 0; r < reps; r++) {
+        double t0 = ls_now_s();
+        fn(ctx);
+        t[r] = ls_now_s() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof(double), cmp_d);
+    return t[0];
+}
+
+/* The GEMMs of one GPT-2-small layer (C = 768) on N tokens through
+ * llmscale's own linear-layer kernels: QKV (C -> 3C), projection (C -> C),
+ * fc (C -> 4C), fc-projection (4C -> C), each forward and backward (dx, dW). */
+enum { SUITE_C = 768 };
+typedef struct { int N; float *x, *w, *y, *dx, *dw; } Suite;
+static const int SUITE_IO[4][2] = {{SUITE_C, 3 * SUITE_C}, {SUITE_C, SUITE_C}, {SUITE_C, 4 * SUITE_C}, {4 * SUITE_C, SUITE_C}};
+
+static void suite_run(void *ctx) {
+    Suite *s = ctx;
+    for (int k = 0; k < 4; k++) {
+        int C = SUITE_IO[k][0], OC = SUITE_IO[k][1];
+        matmul_forward(s->y, s->x, s->w, NULL, s->N, C, OC);
+        matmul_backward(s->dx, s->dw, NULL, s->y, s->x, s->w, s->N, C, OC);
+    }
+}
+
+/* The suite's FLOPs and its effective shape factor under the cost model:
+ * flops / sum(flops_i / (g(M) g(N) g(K))) over its 12 GEMMs. */
+static double suite_g(int N, double d0, double *flops) {
+    double f = 0, w = 0;
+    for (int k = 0; k < 4; k++) {
+        double C = SUITE_IO[k][0], OC = SUITE_IO[k][1];
+        double shapes[3][3] = {{N, OC, C}, {N, C, OC}, {OC, C, N}};
+        for (int j = 0; j < 3; j++) {
+            double fi = 2 * shapes[j][0] * shapes[j][1] * shapes[j][2];
+            f += fi;
+            w += fi / (g_shape(shapes[j][0], d0) * g_shape(shapes[j][1], d0) * g_shape(shapes[j][2], d0));
+        }
+    }
+    if (flops) *flops = f;
+    return f / w;
+}
+
+/* Measured GFLOP/s of the suite on N tokens. */
+static double suite_gflops(int N) {
+    size_t big = (size_t)N * 4 * SUITE_C, wsz = (size_t)4 * SUITE_C * SUITE_C;
+    Suite s = {N, ls_calloc(big, sizeof(float), "calibration"), ls_calloc(wsz, sizeof(float), "calibration"),
+               ls_calloc(big, sizeof(float), "calibration"), ls_calloc(big, sizeof(float), "calibration"),
+               ls_calloc(wsz, sizeof(float), "calibration")};
+    for (size_t i = 0; i < big; i++) s.x[i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
+    for (size_t i = 0; i < wsz; i++) s.w[i] = (float)((i * 40503u) % 1000) * 1e-3f;
+    double f, t = best_time(suite_run, &s, N <= 256 ? 9 : 5);
+    suite_g(N, 0, &f);
+    ls_free(s.x), ls_free(s.w), ls_free(s.y), ls_free(s.dx), ls_free(s.dw);
+    return f / t / 1e9;
+}
+
+/* The knee d0 for which the model's suite_g ratio between N_small and N_big
+ * equals the measured rate ratio (bisection; the ratio falls as d0 grows). */
+static double fit_d0(double ratio, int n_small, int n_big) {
     double lo = 0, hi = 4096;
+    if (ratio >= 1) return 0;
     for (int it = 0; it < 60; it++) {
-        double d0 = 0.5 * (lo + hi), r = 1;
-        for (int k = 0; k < 3; k++) r *= g_shape(small[k], d0) / g_shape(big[k], d0);
-        if (r > ratio) lo = d0;
+        double d0 = 0.5 * (lo + hi);
+        if (suite_g(n_small, d0, NULL) / suite_g(n_big, d0, NULL) > ratio) lo = d0;
         else hi = d0;
     }
     return 0.5 * (lo + hi);
+}
+
+typedef struct { float *qkv, *dqkv, *out, *dout, *att; int B, T, C, NH; } AttnCtx;
+static void attn_run(void *p) {
+    AttnCtx *a = p;
+    attention_forward(a->out, a->att, a->qkv, a->B, a->T, a->C, a->NH);
+    attention_backward(a->dqkv, a->dout, a->qkv, a->att, a->B, a->T, a->C, a->NH);
 }
 
 /* llmscale's attention kernel, forward + backward, in GFLOP/s counting
@@ -51,29 +124,22 @@ static double attention_gflops(void) {
     ls_rng_seed(&r, 3);
     for (size_t i = 0; i < nqkv; i++) qkv[i] = (float)(ls_rng_uniform(&r) - 0.5);
     for (size_t i = 0; i < nout; i++) dout[i] = (float)(ls_rng_uniform(&r) - 0.5);
-    double best = 1e30, spent = 0;
-    for (int rep = 0; rep < 50 && (rep < 3 || spent < 0.3); rep++) {
-        double t0 = ls_now_s();
-        attention_forward(out, att, qkv, B, T, C, NH);
-        attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
-        double dt = ls_now_s() - t0;
-        spent += dt;
-        if (rep > 0 && dt < best) best = dt; /* rep 0 warms up */
-    }
+    AttnCtx ctx = {qkv, dqkv, out, dout, att, B, T, C, NH};
+    double best = best_time(attn_run, &ctx, 7);
     ls_free(qkv), ls_free(dqkv), ls_free(out), ls_free(dout), ls_free(att);
     return 12.0 * B * T * (double)T * C / best / 1e9;
 }
 
 /* Bandwidth of in-place streaming updates, the access pattern of AdamW and
- * of most element-wise passes: four 32 MiB arrays (far beyond the caches),
+ * of most element-wise passes: four 128 MiB arrays (far beyond the caches),
  * read g, p, m, v and write p, m, v per element (28 bytes counted), all
- * OpenMP threads, best of 5 passes. */
+ * OpenMP threads, fastest of 5 passes. */
 static double stream_update_gbs(void) {
-    const long n = 8L << 20;
+    const long n = 32L << 20;
     float *p = ls_calloc((size_t)n, sizeof(float), "calibration"), *g = ls_calloc((size_t)n, sizeof(float), "calibration");
     float *m = ls_calloc((size_t)n, sizeof(float), "calibration"), *v = ls_calloc((size_t)n, sizeof(float), "calibration");
     for (long i = 0; i < n; i++) g[i] = (float)(i % 7) * 0.1f;
-    double best = 1e30;
+    double t[6];
     for (int rep = 0; rep < 6; rep++) {
         double t0 = ls_now_s();
 #pragma omp parallel for schedule(static)
@@ -83,9 +149,10 @@ static double stream_update_gbs(void) {
             v[i] = vi;
             p[i] -= 1e-4f * mi * (1.0f - vi) + 1e-5f * p[i];
         }
-        double dt = ls_now_s() - t0;
-        if (rep > 0 && dt < best) best = dt;
+        t[rep] = ls_now_s() - t0;
     }
+    qsort(t + 1, 5, sizeof(double), cmp_d); /* t[0] warmed up */
+    double best = t[1];
     ls_free(p), ls_free(g), ls_free(m), ls_free(v);
     return 28.0 * n / best / 1e9;
 }
@@ -96,17 +163,14 @@ void plan_calib_measure(PlanHw *hw, int threads) {
     snprintf(hw->desc, sizeof hw->desc, "this machine: %.60s, %d threads (llmscale fp32)",
              ls_cpu_model_name(), threads);
     double peak = ls_peak_gflops_cached(threads, 0);
-    /* GEMM: one large shape for the ceiling, one at GPT-2-small training
-     * shapes (256 tokens x 768) for the knee */
-    static const int big[3] = {1024, 1024, 1024}, small[3] = {256, 768, 768};
-    double r_big = ls_probe_sgemm_gflops(big[0], big[1], big[2]);
-    double r_small = ls_probe_sgemm_gflops(small[0], small[1], small[2]);
-    hw->gemm_d0 = r_small >= r_big ? 0 : fit_d0(r_small / r_big, small, big);
-    double gb = 1;
-    for (int k = 0; k < 3; k++) gb *= g_shape(big[k], hw->gemm_d0);
+    /* GEMM: llmscale's linear layers at GPT-2-small shapes on 256 tokens
+     * (B=4 x T=64) and 1024 tokens; the ratio gives the knee */
+    const int n_small = 256, n_big = 1024;
+    double r_small = suite_gflops(n_small), r_big = suite_gflops(n_big);
+    hw->gemm_d0 = fit_d0(r_small / r_big, n_small, n_big);
     hw->peak32_tflops = peak / 1e3;
     hw->peak16_tflops = hw->peak32_tflops; /* fp32 only: no 16-bit path on the CPU trainer */
-    hw->gemm_eff = r_big / gb / peak;
+    hw->gemm_eff = r_big / suite_g(n_big, hw->gemm_d0, NULL) / peak;
     hw->hbm_gbs = stream_update_gbs();
     hw->mem_eff = 1.0;
     hw->attn_gflops = attention_gflops();

@@ -76,19 +76,21 @@ static const Field FIELDS[] = {F(peak16_tflops), F(peak32_tflops), F(mem_gb), F(
 #undef F
 #define NFIELDS ((int)(sizeof FIELDS / sizeof FIELDS[0]))
 
-int plan_hw_set(PlanHw *hw, const char *key, const char *value) {
+static int set_field(PlanHw *hw, const char *key, const char *value, const char *what) {
     for (int i = 0; i < NFIELDS; i++)
         if (!strcmp(FIELDS[i].key, key)) {
-            *(double *)((char *)hw + FIELDS[i].off) = plan_parse_number(key, value, 0, 1e9);
+            *(double *)((char *)hw + FIELDS[i].off) = plan_parse_number(what, value, 0, 1e9);
             return 1;
         }
-    if (!strcmp(key, "gpus_per_node")) hw->gpus_per_node = (int)plan_parse_number(key, value, 1, 1 << 20);
-    else if (!strcmp(key, "fp32_only")) hw->fp32_only = (int)plan_parse_number(key, value, 0, 1);
+    if (!strcmp(key, "gpus_per_node")) hw->gpus_per_node = (int)plan_parse_number(what, value, 1, 1 << 20);
+    else if (!strcmp(key, "fp32_only")) hw->fp32_only = (int)plan_parse_number(what, value, 0, 1);
     else if (!strcmp(key, "name")) snprintf(hw->name, sizeof hw->name, "%s", value);
     else if (!strcmp(key, "desc")) snprintf(hw->desc, sizeof hw->desc, "%s", value);
     else return 0;
     return 1;
 }
+
+int plan_hw_set(PlanHw *hw, const char *key, const char *value) { return set_field(hw, key, value, key); }
 
 /* Trim leading/trailing blanks in place. */
 static char *trim(char *s) {
@@ -102,7 +104,7 @@ static char *trim(char *s) {
  * returned through *threads when not NULL. Fatal on malformed lines. */
 void plan_hw_parse_file(PlanHw *hw, const char *path, int *threads) {
     FILE *f = ls_fopen(path, "r", "hardware file");
-    char line[512];
+    char line[512], what[4400];
     int lineno = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
@@ -118,11 +120,13 @@ void plan_hw_parse_file(PlanHw *hw, const char *path, int *threads) {
         *eq = 0;
         char *key = trim(s), *val = trim(eq + 1);
         if (!strcmp(key, "threads")) {
-            int t = (int)plan_parse_number(key, val, 1, 1 << 16);
+            snprintf(what, sizeof what, "%s:%d: threads", path, lineno);
+            int t = (int)plan_parse_number(what, val, 1, 1 << 16);
             if (threads) *threads = t;
         } else if (!strcmp(key, "cpu")) {
             /* informational */
-        } else if (!plan_hw_set(hw, key, val)) {
+        } else if (snprintf(what, sizeof what, "%s:%d: %s", path, lineno, key),
+                   !set_field(hw, key, val, what)) {
             fclose(f);
             ls_fatal("%s:%d: unknown key '%s' (keys: peak16_tflops peak32_tflops mem_gb hbm_gbs "
                      "intra_gbs intra_lat_us inter_gbs inter_lat_us gpus_per_node gemm_eff gemm_d0 "
