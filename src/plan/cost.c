@@ -183,8 +183,9 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
     }
     /* Gradient accumulation: every micro-batch's weight gradients are added
      * into the gradient buffer (read + write), on top of the GEMMs. */
-    double n_rank_max = 0;
+    double n_rank_max = 0; /* parameters of the fullest pipeline rank */
     for (int r = 0; r < P; r++) {
+        if (r != 0 && r != P - 1 && r != 1) continue; /* middle ranks equal rank 1 */
         double nr = plan_rank_params(c, t, P, V, r, NULL);
         if (nr > n_rank_max) n_rank_max = nr;
     }
@@ -215,11 +216,7 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
      * micro-batch's forward and backward and reduce-scatters its gradients,
      * prefetched under that micro-batch's compute. */
     if (dp > 1) {
-        double n = 0;
-        for (int r = 0; r < P; r++) {
-            double nr = plan_rank_params(c, t, P, V, r, NULL);
-            if (nr > n) n = nr;
-        }
+        double n = n_rank_max;
         int stride = t * P, k = hw->gpus_per_node / stride;
         double bw, lat;
         if ((long)dp * stride <= hw->gpus_per_node) bw = hw->intra_gbs, lat = hw->intra_lat_us;
@@ -250,11 +247,7 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
      * the 16-bit copy, read+write the moments; zero the gradients, read them
      * once more for the norm. */
     {
-        double n = 0;
-        for (int r = 0; r < P; r++) {
-            double nr = plan_rank_params(c, t, P, V, r, NULL);
-            if (nr > n) n = nr;
-        }
+        double n = n_rank_max;
         double shard = l->zero >= 1 ? (double)plan_zero_shard_len((size_t)n, dp) : n;
         double per = p->grad_bytes + (p->master_bytes ? 2.0 * p->master_bytes + p->weight_bytes
                                                       : 2.0 * p->weight_bytes) +
