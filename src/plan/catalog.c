@@ -147,11 +147,16 @@ void plan_hw_write(const PlanHw *hw, FILE *f) {
 
 void plan_hw_print(const PlanHw *hw, FILE *f) {
     fprintf(f, "%-10s %s\n", hw->name, hw->desc);
-    fprintf(f, "           peak %.4g TFLOP/s %s, %.4g TFLOP/s fp32, %.4g GB at %.4g GB/s; "
-               "%d per node, %.4g GB/s (%.3g us) intra-node, %.4g GB/s (%.3g us) inter-node\n",
-            hw->fp32_only ? hw->peak32_tflops : hw->peak16_tflops, hw->fp32_only ? "fp32" : "bf16",
-            hw->peak32_tflops, hw->mem_gb, hw->hbm_gbs, hw->gpus_per_node, hw->intra_gbs,
-            hw->intra_lat_us, hw->inter_gbs, hw->inter_lat_us);
+    if (hw->fp32_only) /* cpu-local: processes on one host */
+        fprintf(f, "           peak %.4g TFLOP/s fp32 (FMA), GEMMs at %.0f%% of it, %.4g GB at %.4g GB/s, "
+                   "attention %.4g GFLOP/s; collectives %.4g GB/s, %.3g us per step\n",
+                hw->peak32_tflops, 100 * hw->gemm_eff, hw->mem_gb, hw->hbm_gbs, hw->attn_gflops,
+                hw->intra_gbs, hw->intra_lat_us);
+    else
+        fprintf(f, "           peak %.4g TFLOP/s bf16, %.4g TFLOP/s fp32, %.4g GB at %.4g GB/s; "
+                   "%d per node, %.4g GB/s (%.3g us) intra-node, %.4g GB/s (%.3g us) inter-node\n",
+                hw->peak16_tflops, hw->peak32_tflops, hw->mem_gb, hw->hbm_gbs, hw->gpus_per_node,
+                hw->intra_gbs, hw->intra_lat_us, hw->inter_gbs, hw->inter_lat_us);
 }
 
 void plan_hw_list(FILE *f) {
