@@ -6,7 +6,9 @@
  *     (else ~/.cache/llmscale/..., beside the FMA-peak cache of probe.c)
  * the numbers the cost model needs, as key = value lines (catalog.h's keys):
  *   peak32_tflops  the register-only FMA peak (the MFU denominator)
- *   gemm_eff       best sgemm rate at transformer shapes / that peak
+ *   gemm_eff       llmscale's linear-layer GEMMs (forward + both backward) of
+ *                  GPT-2-small layers on 256 tokens, / that peak / the shape
+ *                  factor at those shapes (knee PLAN_CPU_GEMM_D0)
  *   hbm_gbs        bandwidth of in-place streaming updates (AdamW's access pattern;
  *                  mem_eff = 1: it is measured)
  *   attn_gflops    llmscale's attention kernel, forward + backward
@@ -24,6 +26,10 @@
  * transport): used until measured. See docs/PLANNER.md. */
 #define PLAN_CPU_DEFAULT_COMM_GBS 4.0
 #define PLAN_CPU_DEFAULT_COMM_LAT_US 5.0
+/* GEMM shape knee on CPUs (g(d) = d/(d + d0), catalog.h): measured once on
+ * the development VM from llmscale's layer GEMMs on 256 vs 1024 tokens
+ * (25-34 in quiet runs); too noisy on a shared machine to refit each time. */
+#define PLAN_CPU_GEMM_D0 32.0
 
 /* The calibration file path for `threads` threads ("" if no cache dir). */
 char *plan_calib_path(char *out, size_t n, int threads);
