@@ -1,5 +1,6 @@
 /* calib.c - measure this machine for cpu-local (see calib.h). */
 #include "calib.h"
+#include "cost.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -153,6 +154,44 @@ static double stream_update_gbs(void) {
     return 28.0 * n / best / 1e9;
 }
 
+/* llmscale's element-wise kernels of one layer on B=4 x T=64 tokens, C=768:
+ * forward two LayerNorms, two residual adds, GELU over 4C; backward GELU and
+ * two LayerNorms. Returns GB/s counting the bytes the cost model charges
+ * for them (plan_layer_elem_bytes), so the model reproduces their time. */
+typedef struct { int N, C; float *x, *ln, *res, *fch, *fchg, *dfch, *dx, *dout, *mean, *rstd, *w, *b, *dw, *db; } ElemCtx;
+static void elem_run(void *p) {
+    ElemCtx *e = p;
+    long n = (long)e->N * e->C;
+    layernorm_forward(e->ln, e->mean, e->rstd, e->x, e->w, e->b, e->N, e->C);
+    residual_forward(e->res, e->x, e->ln, n);
+    layernorm_forward(e->ln, e->mean, e->rstd, e->res, e->w, e->b, e->N, e->C);
+    gelu_forward(e->fchg, e->fch, 4 * n);
+    residual_forward(e->res, e->res, e->ln, n);
+    gelu_backward(e->dfch, e->fch, e->dfch, 4 * n);
+    layernorm_backward(e->dx, e->dw, e->db, e->dout, e->res, e->w, e->mean, e->rstd, e->N, e->C);
+    layernorm_backward(e->dx, e->dw, e->db, e->dout, e->x, e->w, e->mean, e->rstd, e->N, e->C);
+}
+
+static double elementwise_gbs(void) {
+    const int B = 4, T = 64, C = 768;
+    ElemCtx e = {.N = B * T, .C = C};
+    size_t n = (size_t)B * T * C;
+    float **big[] = {&e.x, &e.ln, &e.res, &e.dx, &e.dout}, **wide[] = {&e.fch, &e.fchg, &e.dfch};
+    float **vec[] = {&e.mean, &e.rstd, &e.w, &e.b, &e.dw, &e.db};
+    for (int i = 0; i < 5; i++) *big[i] = ls_calloc(n, sizeof(float), "calibration");
+    for (int i = 0; i < 3; i++) *wide[i] = ls_calloc(4 * n, sizeof(float), "calibration");
+    for (int i = 0; i < 6; i++) *vec[i] = ls_calloc((size_t)B * T + C, sizeof(float), "calibration");
+    for (size_t i = 0; i < n; i++) e.x[i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
+    for (int i = 0; i < C; i++) e.w[i] = 1.0f;
+    double t = best_time(elem_run, &e, 15);
+    for (int i = 0; i < 5; i++) ls_free(*big[i]);
+    for (int i = 0; i < 3; i++) ls_free(*wide[i]);
+    for (int i = 0; i < 6; i++) ls_free(*vec[i]);
+    GptConfig cfg = {T, 50257, gpt_pad_vocab(50257, 128), 1, 12, C};
+    PlanLayout l = {1, 1, 1, 1, 0, 0, PLAN_RECOMPUTE_NONE, B, T, 1};
+    return plan_layer_elem_bytes(&cfg, &l, PLAN_ACT_LLMSCALE, 4) / t / 1e9;
+}
+
 void plan_calib_measure(PlanHw *hw, int threads) {
     memset(hw, 0, sizeof *hw);
     snprintf(hw->name, sizeof hw->name, "cpu-local");
@@ -165,9 +204,11 @@ void plan_calib_measure(PlanHw *hw, int threads) {
     /* Rounds of all three measurements, keeping each one's best, until two
      * consecutive rounds agree within 5% on the GEMM rate (at most 5): a
      * burst of another job's work can slow one round but rarely two apart. */
-    double rate = 0, bw = 0, attn = 0, prev = 0;
+    double rate = 0, bw = 0, attn = 0, eb = 0, prev = 0;
     for (int round = 0; round < 5; round++) {
         double r = suite_gflops(n_tokens), b = stream_update_gbs(), a = attention_gflops();
+        double e = elementwise_gbs();
+        if (e > eb) eb = e;
         if (r > rate) rate = r;
         if (b > bw) bw = b;
         if (a > attn) attn = a;
@@ -181,6 +222,7 @@ void plan_calib_measure(PlanHw *hw, int threads) {
     hw->hbm_gbs = bw;
     hw->mem_eff = 1.0;
     hw->attn_gflops = attn;
+    hw->elem_gbs = eb;
     hw->mem_gb = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE) / 1e9;
     hw->intra_gbs = hw->inter_gbs = PLAN_CPU_DEFAULT_COMM_GBS;
     hw->intra_lat_us = hw->inter_lat_us = PLAN_CPU_DEFAULT_COMM_LAT_US;

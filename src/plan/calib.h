@@ -11,6 +11,8 @@
  *                  factor at those shapes (knee PLAN_CPU_GEMM_D0)
  *   hbm_gbs        bandwidth of in-place streaming updates (AdamW's access pattern;
  *                  mem_eff = 1: it is measured)
+ *   elem_gbs       llmscale's LayerNorm/residual/GELU kernels of one layer, in
+ *                  the bytes cost.c charges for them
  *   attn_gflops    llmscale's attention kernel, forward + backward
  *   intra_gbs, intra_lat_us, inter_*  collective bandwidth and latency:
  *                  DEFAULTS (below) until `llmscale bench --comm` measures them

@@ -35,6 +35,9 @@ typedef struct {
      * GFLOP/s (cpu-local); 0: attention scores/values are batched GEMMs */
     double attn_gflops;
     int fp32_only;          /* llmscale's CPU trainer: fp32 everything */
+    /* > 0: element-wise kernels' measured bandwidth in GB/s (cpu-local:
+     * llmscale's LayerNorm/GELU/residual kernels); 0: hbm_gbs * mem_eff */
+    double elem_gbs;
 } PlanHw;
 
 /* Look a chip up by name (a100-80g, a100-40g, h100, h200, v100, b200, mi250x,

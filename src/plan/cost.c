@@ -30,7 +30,8 @@ double plan_narayanan_flops(const GptConfig *c, double B, int s) {
 typedef struct {
     const PlanHw *hw;
     double peak;     /* FLOP/s */
-    double bw;       /* memory bytes/s achieved by memory-bound kernels */
+    double bw;       /* memory bytes/s achieved by streaming GEMM operands */
+    double ebw;      /* bytes/s of element-wise kernels */
     int ebytes;      /* bytes per activation / GEMM operand element */
     double flops;    /* accumulated executed FLOPs */
     double gemm_s, elem_s;
@@ -59,7 +60,7 @@ static void gemm_fb(Ctx *x, double M, double N, double K, double nb, int fwd, in
     }
 }
 
-static void elem(Ctx *x, double bytes) { x->elem_s += bytes / x->bw; }
+static void elem(Ctx *x, double bytes) { x->elem_s += bytes / x->ebw; }
 
 /* Attention core (scores and weighted values) of one layer, one micro-batch. */
 static void attention(Ctx *x, double b, double s, double h, double a, double t, int fwd, int bwd) {
@@ -105,6 +106,12 @@ static void layer_elem_bytes(const GptConfig *c, const PlanLayout *l, PlanActMod
     }
     *all = ELEM_FWD_RW * stored;
     *attn_part = ELEM_FWD_RW * probs;
+}
+
+double plan_layer_elem_bytes(const GptConfig *c, const PlanLayout *l, PlanActModel act, int ebytes) {
+    double all, attn;
+    layer_elem_bytes(c, l, act, ebytes, &all, &attn);
+    return all * (1 + ELEM_BWD_FACTOR);
 }
 
 /* Time of one micro-batch's forward+backward on pipeline rank r: compute
@@ -175,7 +182,8 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
     for (int r = 0; r < P; r++) {
         if (r != 0 && r != P - 1 && r != 1) continue;
         double copies = (r == 1 && P > 2) ? P - 2 : 1;
-        Ctx x = {hw, o->peak_tflops * 1e12, hw->hbm_gbs * 1e9 * hw->mem_eff, p->act_bytes, 0, 0, 0};
+        double bw = hw->hbm_gbs * 1e9 * hw->mem_eff;
+        Ctx x = {hw, o->peak_tflops * 1e12, bw, hw->elem_gbs > 0 ? hw->elem_gbs * 1e9 : bw, p->act_bytes, 0, 0, 0};
         double bwd, tp = stage_mb(&x, c, l, act, r, &bwd);
         double mb = x.gemm_s + x.elem_s + tp;
         flops_all_stages += x.flops * copies;
@@ -189,7 +197,7 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
         double nr = plan_rank_params(c, t, P, V, r, NULL);
         if (nr > n_rank_max) n_rank_max = nr;
     }
-    double accum = 2.0 * p->grad_bytes * n_rank_max / (hw->hbm_gbs * 1e9 * hw->mem_eff);
+    double accum = 2.0 * p->grad_bytes * n_rank_max / best.ebw;
     best.elem_s += accum;
     best_mb += accum;
     o->gemm_s = m * best.gemm_s;

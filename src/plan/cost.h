@@ -53,6 +53,10 @@ void plan_cost(const GptConfig *cfg, const PlanLayout *l, const PlanHw *hw, cons
 double plan_allreduce_s(double V, int W, double bw_gbs, double lat_us);
 double plan_allgather_s(double V, int W, double bw_gbs, double lat_us);
 
+/* Bytes the element-wise kernels of one layer move for one micro-batch,
+ * forward + backward (what cost.c charges at the element-wise bandwidth). */
+double plan_layer_elem_bytes(const GptConfig *cfg, const PlanLayout *l, PlanActModel act, int ebytes);
+
 /* Narayanan et al. (2021) FLOPs per iteration with full recompute:
  * F = 96 B s l h^2 (1 + s/(6h) + V/(16 l h)). */
 double plan_narayanan_flops(const GptConfig *cfg, double global_batch, int seq);
