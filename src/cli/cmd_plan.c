@@ -107,6 +107,11 @@ static void json_layout(FILE *f, const PlanCandidate *c) {
             o->mfu, o->tokens_per_s, o->days);
 }
 
+static void json_model(const GptConfig *c, int seq) {
+    printf("\"model\": {\"layers\": %d, \"hidden\": %d, \"heads\": %d, \"vocab\": %d, \"seq\": %d, "
+           "\"params\": %.6g}", c->num_layers, c->channels, c->num_heads, c->vocab_size, seq, gpt_num_params_d(c));
+}
+
 static void report(const PlanProblem *pb, const PlanCandidate *c) {
     const PlanCost *o = &c->cost;
     const PlanMemory *m = &c->mem;
@@ -162,9 +167,11 @@ static void search_report(const PlanProblem *pb, PlanCandidate *all, int n, cons
         else nfit++;
     }
     if (out->json) {
-        printf("{\"mode\": \"search\", \"gpu\": \"%s\", \"gpus\": %d, \"global_batch\": %d, "
-               "\"considered\": %d, \"fit\": %d, \"too_big\": %d, \"impossible\": %d, \"best\": ",
-               pb->hw->name, pb->gpus, pb->global_batch, n, nfit, nbig, nbad);
+        printf("{\"mode\": \"search\", \"gpu\": \"%s\", \"gpus\": %d, \"global_batch\": %d, \"tokens\": %.6g, ",
+               pb->hw->name, pb->gpus, pb->global_batch, pb->tokens);
+        json_model(pb->cfg, n ? all[0].l.seq : pb->cfg->max_seq_len);
+        printf(", \"considered\": %d, \"fit\": %d, \"too_big\": %d, \"impossible\": %d, \"best\": ", n, nfit,
+               nbig, nbad);
         if (nfit) json_layout(stdout, &all[0]);
         else printf("null");
         if (nfit) {
@@ -338,11 +345,10 @@ int cmd_plan(int argc, char **argv) {
         plan_evaluate(&pb, l, &c);
         if (!c.valid) ls_fatal("impossible layout: %s", c.why);
         if (json) {
-            printf("{\"mode\": \"layout\", \"gpu\": \"%s\", \"gpus\": %d, \"global_batch\": %d, \"tokens\": %.6g, "
-                   "\"model\": {\"layers\": %d, \"hidden\": %d, \"heads\": %d, \"vocab\": %d, \"seq\": %d, "
-                   "\"params\": %.6g}, \"layout\": ",
-                   hw.name, gpus, pb.global_batch, tokens, cfg.num_layers, cfg.channels, cfg.num_heads,
-                   cfg.vocab_size, seq, gpt_num_params_d(&cfg));
+            printf("{\"mode\": \"layout\", \"gpu\": \"%s\", \"gpus\": %d, \"global_batch\": %d, \"tokens\": %.6g, ",
+                   hw.name, gpus, pb.global_batch, tokens);
+            json_model(&cfg, seq);
+            printf(", \"layout\": ");
             json_layout(stdout, &c);
             printf(", \"step_time_s\": %.9g, \"tflops_per_gpu\": %.9g, \"mfu\": %.9g, \"memory_gb_per_gpu\": %.4f, "
                    "\"tokens_per_s\": %.9g, \"days\": %.9g}\n",
