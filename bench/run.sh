@@ -4,7 +4,10 @@
 #     word-count pass and the merge loop, timed separately) and encoding speed
 #     on one core (median of 5 passes, each with an empty word cache);
 #  2. machine probes + GPT-2 124M shape training steps, B=4, T=64, 2 threads,
-#     one process (tokens/s and MFU against the measured fp32 peak).
+#     one process (tokens/s and MFU against the measured fp32 peak), and
+#     `plan --gpu cpu-local`'s prediction for the same run against the measured
+#     step (bench re-calibrates plan's cpu-local figures first);
+#  3. data-parallel efficiency and the collective benchmark (bench/dp.sh).
 set -eu
 cd "$(dirname "$0")/.."
 TEXT=../shared/data/tinyshakespeare.txt

@@ -25,6 +25,9 @@ run unit-data       build/tests/test_data
 run unit-tokenizer  build/tests/test_tokenizer
 run unit-loader-ranks build/tests/test_loader_ranks
 run unit-probe      build/tests/test_probe
+run plan-published  build/tests/test_plan
+run plan-cli-asan   sh tests/test_plan.sh build-asan/llmscale
+run plan-cpu-local  sh tests/test_plan_cpu.sh build/llmscale
 run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
 run cli-tour        sh tests/test_cli.sh build/llmscale
 run resume          sh tests/test_resume.sh build/llmscale

@@ -14,6 +14,8 @@
 #include "../core/timer.h"
 #include "../kernels/cpu/probe.h"
 #include "../model/gpt.h"
+#include "../plan/calib.h"
+#include "../plan/cost.h"
 #include "../train/optimizer.h"
 #include "args.h"
 #include "commands.h"
@@ -73,6 +75,8 @@ int cmd_bench(int argc, char **argv) {
     int nth = ls_cpu_threads();
     printf("cpu: %s, %d threads, %s\n", ls_cpu_model_name(), nth, ls_blas_describe());
     double peak = 0;
+    PlanHw calib;
+    int have_calib = 0;
     if (probe) {
         peak = ls_probe_fma_gflops(nth);
         printf("fp32 FMA peak (%s):   %8.1f GFLOP/s\n", ls_probe_fma_isa(), peak);
@@ -80,6 +84,14 @@ int cmd_bench(int argc, char **argv) {
         printf("sgemm 256x768x3072:    %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(256, 768, 3072));
         printf("sgemm 1024x1024x1024:  %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(1024, 1024, 1024));
         printf("memory bandwidth:      %8.1f GB/s\n", ls_probe_mem_gbs());
+        /* the calibration `plan --gpu cpu-local` reads (src/plan/calib.h) */
+        plan_calib_measure(&calib, nth);
+        char path[4200];
+        plan_calib_path(path, sizeof path, nth);
+        printf("plan calibration:      gemm_eff %.3f, gemm_d0 %.0f, update bandwidth %.1f GB/s, "
+               "element-wise %.1f GB/s, attention %.1f GFLOP/s -> %s\n", calib.gemm_eff, calib.gemm_d0,
+               calib.hbm_gbs, calib.elem_gbs, calib.attn_gflops, plan_calib_save(&calib, nth, path) == 0 ? path : "(no cache directory)");
+        have_calib = 1;
     } else {
         peak = ls_peak_gflops_cached(nth, 0);
     }
@@ -131,6 +143,14 @@ int cmd_bench(int argc, char **argv) {
            100.0 * gflops / peak, peak);
     printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, AdamW %.1f\n",
            phase[steps / 2], phase[steps + steps / 2], phase[2 * steps + steps / 2]);
+    /* what `llmscale plan --gpu cpu-local` predicts for this run */
+    if (!have_calib) plan_calib_get(&calib, nth);
+    PlanLayout lay = {1, 1, 1, 1, 0, 0, PLAN_RECOMPUTE_NONE, B, T, 1};
+    PlanCost pc;
+    plan_cost(&cfg, &lay, &calib, &PLAN_PREC_LLMSCALE_FP32, PLAN_ACT_LLMSCALE, 0, &pc);
+    printf("plan (cpu-local) predicts %.1f ms per step: error %+.1f%% against the median step, "
+           "%+.1f%% against the fastest\n", pc.step_s * 1e3, 100.0 * (pc.step_s * 1e3 / med - 1),
+           100.0 * (pc.step_s * 1e3 / ms[0] - 1));
     free(phase);
     free(ms);
     free(x);

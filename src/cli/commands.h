@@ -8,6 +8,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 /* bench --comm: collective micro-benchmark over MPI (bench_comm.c) */
 int bench_comm(int max_mb, int iters);

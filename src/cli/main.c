@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "  sample    generate text from a model or run directory (KV cache, temperature, top-k)\n"
             "  info      describe a model, shard or tokenizer file\n"
             "  bench     measure this machine and time training steps (tokens/s, MFU)\n"
+            "  plan      predict memory, step time, TFLOP/s, MFU of a model on a cluster; search layouts\n"
             "\n");
     gpt_print_presets(f);
 }
@@ -45,5 +46,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(n, rest);
     if (!strcmp(cmd, "bench")) return cmd_bench(n, rest);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(n, rest);
-    ls_fatal("unknown command '%s' (commands: prepare tokenize train eval sample info bench; see llmscale --help)", cmd);
+    if (!strcmp(cmd, "plan")) return cmd_plan(n, rest);
+    ls_fatal("unknown command '%s' (commands: prepare tokenize train eval sample info bench plan; see llmscale --help)", cmd);
 }

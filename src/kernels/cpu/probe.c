@@ -384,6 +384,12 @@ static int mkdirs_soft(const char *path) {
     return ls_is_dir(path) ? 0 : -1;
 }
 
+int ls_cache_dir_make(char *out, size_t n) {
+    cache_dir(out, n);
+    if (!out[0]) return -1;
+    return mkdirs_soft(out);
+}
+
 /* Parse one cache line "<threads> <gflops> <model name>". 1 if well formed. */
 static int parse_line(const char *line, int *threads, double *gflops, char *model, size_t msz) {
     char *end;

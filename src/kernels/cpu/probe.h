@@ -9,6 +9,7 @@
  * and memory-bound element-wise kernels, for benchmark reports. */
 #ifndef LS_PROBE_H
 #define LS_PROBE_H
+#include <stddef.h>
 
 /* Peak fp32 fused-multiply-add rate in GFLOP/s with `threads` OpenMP threads
  * (threads < 1 means ls_cpu_threads()). Every thread runs 16 independent
@@ -50,5 +51,10 @@ double ls_probe_mem_gbs(void);
 double ls_peak_gflops_cached(int threads, int verbose);
 /* Use `gflops` as the peak from now on (gflops <= 0 removes the override). */
 void ls_peak_override(double gflops);
+/* The cache directory above ($XDG_CACHE_HOME/llmscale else ~/.cache/llmscale)
+ * written to out, created if missing; 0 on success, -1 (out may be "") when
+ * there is no usable cache directory. Other calibration files (plan's
+ * cpu-local, src/plan/catalog.h) live beside peak.txt. */
+int ls_cache_dir_make(char *out, size_t n);
 
 #endif
