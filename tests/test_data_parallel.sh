@@ -97,14 +97,28 @@ else
     fail "cross-layout resume:"; echo "$out"; tail -3 hop1.log hop2.log
 fi
 
-# --memory-report: ZeRO-3 on 4 ranks holds a quarter of the parameters
-$MPI -np 4 "$BIN" train $COMMON --global-batch 8 --zero 3 --steps 1 --warmup 0 --memory-report > mem.log 2>&1
-expect_grep "memory report prints every rank" "^ *3 " mem.log
-# fields after splitting on blanks and parentheses: "", rank, params, (predicted), ...
-awk '/^ *[0-3]  /{ r = ($3 + 0) / ($4 + 1e-30); if (r < 0.99 || r > 1.05) bad = 1; n++ }
-     END { exit !(n == 4 && !bad) }' FS='[ ()]+' mem.log &&
-    pass "ZeRO-3 parameter bytes per rank match the formula (within slice padding)" ||
-    { fail "ZeRO-3 memory report"; cat mem.log; }
+# --memory-report: each rank's measured bytes equal plan_memory's prediction
+# (params, grads, AdamW, activations, staging buffers), and ZeRO-3 on 4 ranks
+# holds a quarter of the parameters
+for Z in 0 1 2 3; do
+    $MPI -np 4 "$BIN" train $COMMON --global-batch 8 --zero $Z --steps 1 --warmup 0 --bucket-mb 0.03 \
+        --memory-report > mem$Z.log 2>&1
+    # fields after splitting on blanks and parentheses: "", rank, then pairs
+    # measured (predicted) for params, grads, AdamW, activations, buffers
+    if awk '/^ *[0-3]  /{ n++; for (i = 3; i <= 11; i += 2) if ($i != $(i + 1)) bad = 1 }
+            END { exit !(n == 4 && !bad) }' FS='[ ()]+' mem$Z.log; then
+        pass "ZeRO-$Z memory report: 4 ranks, measured == predicted in every column"
+    else
+        fail "ZeRO-$Z memory report"; cat mem$Z.log
+    fi
+done
+p0=$(awk '/^ *0  /{ print $3 }' FS='[ ()]+' mem0.log)
+p3=$(awk '/^ *0  /{ print $3 }' FS='[ ()]+' mem3.log)
+if awk -v a="$p0" -v b="$p3" 'BEGIN { r = a / b; exit !(r > 3.9 && r < 4.1) }'; then
+    pass "ZeRO-3 parameters per rank are a quarter of ZeRO-0's ($p3 vs $p0 MiB)"
+else
+    fail "ZeRO-3 parameters per rank $p3 vs ZeRO-0 $p0 MiB"
+fi
 
 # a world that does not fit the batch: one clear error, before any step
 $MPI -np 3 "$BIN" train $COMMON --global-batch 8 > bad.log 2>&1

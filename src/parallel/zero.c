@@ -7,6 +7,7 @@
 #include "../core/timer.h"
 
 size_t zero_shard_len(size_t n, int W) {
+    if (W <= 1) return n;
     size_t s = (n + (size_t)W - 1) / (size_t)W;
     return (s + 15) & ~(size_t)15;
 }
@@ -203,25 +204,12 @@ static void on_unit(void *ctx, GptHookEvent ev, int gpt_unit) {
 
 /* ---- set-up */
 
-void zero_init(ZeroEngine *z, Gpt *m, LsComm *dp, int stage, size_t bucket_floats) {
-    memset(z, 0, sizeof *z);
-    if (stage < 0 || stage > 3) ls_fatal("--zero %d: the ZeRO stage must be 0, 1, 2 or 3", stage);
-    z->m = m;
-    z->dp = dp;
-    z->stage = stage;
-    z->W = dp->size;
-    z->rank = dp->rank;
-    const GptLayout *lay = &m->lay;
-    z->n = lay->total;
-    z->S = zero_shard_len(z->n, z->W);
-    ZRange mine = piece(z, 0, z->n, z->rank);
-    z->lo = mine.hi > mine.lo ? mine.lo : z->n;
-    z->hi = mine.hi > mine.lo ? mine.hi : z->n;
-    z->counts = ls_calloc((size_t)z->W, sizeof(int), "ZeRO counts");
-    z->displs = ls_calloc((size_t)z->W, sizeof(int), "ZeRO displacements");
-
-    /* units in flat order: [embed] layers [head], each a contiguous range */
+/* Units (flat order: [embed] layers [head], each a contiguous range) and
+ * gradient buckets (backward order, the embedding alone) of a layout, and the
+ * staging sizes they imply. No communication; `plan` uses it too. */
+static void plan_units(ZeroEngine *z, const GptLayout *lay, size_t bucket_floats) {
     int nl = lay->layer_end - lay->layer_begin;
+    /* units in flat order: [embed] layers [head], each a contiguous range */
     z->nunits = nl + lay->has_embed + lay->has_head;
     z->unit = ls_calloc((size_t)z->nunits, sizeof(ZRange), "ZeRO units");
     z->embed_unit = lay->has_embed ? 0 : -1;
@@ -254,7 +242,6 @@ void zero_init(ZeroEngine *z, Gpt *m, LsComm *dp, int stage, size_t bucket_float
     }
     for (int k = 0; k < z->nbuckets; k++) {
         size_t len = z->bucket[k].r.hi - z->bucket[k].r.lo;
-        if (len > (size_t)1 << 30) ls_fatal("a ZeRO bucket of %zu floats is too large for MPI counts", len);
         if (z->bucket[k].first_unit != z->embed_unit && len > z->gstage_len) z->gstage_len = len;
     }
     for (int u = 0; u < z->nunits; u++) {
@@ -262,7 +249,32 @@ void zero_init(ZeroEngine *z, Gpt *m, LsComm *dp, int stage, size_t bucket_float
         if (u != z->embed_unit && len > z->pstage_len) z->pstage_len = len;
     }
 
-    size_t slice = z->hi - z->lo;
+}
+
+void zero_init(ZeroEngine *z, Gpt *m, LsComm *dp, int stage, size_t bucket_floats) {
+    memset(z, 0, sizeof *z);
+    if (stage < 0 || stage > 3) ls_fatal("--zero %d: the ZeRO stage must be 0, 1, 2 or 3", stage);
+    z->m = m;
+    z->dp = dp;
+    z->stage = stage;
+    z->W = dp->size;
+    z->rank = dp->rank;
+    const GptLayout *lay = &m->lay;
+    z->n = lay->total;
+    z->S = zero_shard_len(z->n, z->W);
+    ZRange mine = piece(z, 0, z->n, z->rank);
+    z->lo = mine.hi > mine.lo ? mine.lo : z->n;
+    z->hi = mine.hi > mine.lo ? mine.hi : z->n;
+    z->counts = ls_calloc((size_t)z->W, sizeof(int), "ZeRO counts");
+    z->displs = ls_calloc((size_t)z->W, sizeof(int), "ZeRO displacements");
+
+    plan_units(z, lay, bucket_floats);
+    for (int k = 0; k < z->nbuckets; k++)
+        if (z->bucket[k].r.hi - z->bucket[k].r.lo > (size_t)1 << 30)
+            ls_fatal("a ZeRO bucket of %zu floats is too large for MPI counts",
+                     z->bucket[k].r.hi - z->bucket[k].r.lo);
+
+    size_t slice = z->S; /* every rank allocates S (the last slice's tail is padding) */
     if (stage >= 1) z->gshard = ls_calloc(slice, sizeof(float), "gradient slice");
     if (stage >= 2) {
         z->gtmp = ls_calloc(slice, sizeof(float), "gradient receive slice");
@@ -306,7 +318,7 @@ void zero_free(ZeroEngine *z) {
     memset(z, 0, sizeof *z);
 }
 
-size_t zero_optimizer_len(const ZeroEngine *z) { return z->stage == 0 ? z->n : z->hi - z->lo; }
+size_t zero_optimizer_len(const ZeroEngine *z) { return z->stage == 0 ? z->n : z->S; }
 
 /* ---- the step */
 
@@ -395,25 +407,35 @@ void zero_take_slice(const ZeroEngine *z, const float *full, float *slice) {
 
 /* ---- memory */
 
-void zero_memory(const ZeroEngine *z, ZeroMemory *meas, ZeroMemory *pred) {
-    double n = (double)z->n, slice = (double)(z->hi - z->lo), W = z->W;
-    meas->params = 4.0 * (z->stage == 3 ? slice : n);
-    meas->grads = 4.0 * ((z->stage < 2 ? n : 0) + (z->stage >= 1 ? slice : 0));
-    meas->optimizer = 8.0 * (z->stage == 0 ? n : slice);
-    meas->buffers = (double)ls_comm_buffer_bytes(z->dp); /* the group's shared window */
-    if (z->stage >= 2) {
-        meas->buffers += 4.0 * (2.0 * z->gstage_len + slice);
-        if (z->embed_unit >= 0) meas->buffers += 4.0 * (z->unit[0].hi - z->unit[0].lo);
-    }
-    if (z->stage == 3) {
-        meas->buffers += 4.0 * 2.0 * z->pstage_len;
-        if (z->embed_unit >= 0) meas->buffers += 4.0 * (z->unit[0].hi - z->unit[0].lo);
-    }
-    /* ZeRO paper (Rajbhandari et al. 2020, Fig. 1) with fp32 everywhere:
-     * parameters 4 Psi, gradients 4 Psi, Adam moments K Psi with K = 8,
-     * divided by Nd for the states each stage partitions */
-    pred->params = 4.0 * n / (z->stage == 3 ? W : 1);
-    pred->grads = 4.0 * n / (z->stage >= 2 ? W : 1);
-    pred->optimizer = 8.0 * n / (z->stage >= 1 ? W : 1);
-    pred->buffers = 0;
+/* Floats of communication staging a stage allocates (see zero_init). */
+static double staging_floats(const ZeroEngine *z) {
+    double S = (double)z->S, e = z->embed_unit >= 0 ? (double)(z->unit[0].hi - z->unit[0].lo) : 0;
+    double f = 0;
+    if (z->stage == 1) f += S;                            /* reduce-scatter receive slice */
+    if (z->stage >= 2) f += S + 2.0 * z->gstage_len + e;  /* receive slice, gradient staging */
+    if (z->stage == 3) f += 2.0 * z->pstage_len + e;      /* gathered weights */
+    return f;
+}
+
+void zero_memory(const ZeroEngine *z, ZeroMemory *meas) {
+    double n = (double)z->n, S = (double)z->S;
+    meas->params = 4.0 * (z->stage == 3 ? S : n);
+    meas->grads = 4.0 * (z->stage < 2 ? n : S);
+    meas->optimizer = 8.0 * (z->stage == 0 ? n : S);
+    meas->buffers = 4.0 * staging_floats(z);
+    meas->window = (double)ls_comm_buffer_bytes(z->dp);
+}
+
+double zero_staging_bytes(const GptLayout *lay, int stage, int dp, size_t bucket_floats) {
+    ZeroEngine z;
+    memset(&z, 0, sizeof z);
+    z.stage = stage;
+    z.n = lay->total;
+    z.S = zero_shard_len(z.n, dp);
+    plan_units(&z, lay, bucket_floats);
+    double bytes = 4.0 * staging_floats(&z);
+    ls_free(z.unit);
+    ls_free(z.bucket);
+    ls_free(z.unit_bucket);
+    return bytes;
 }

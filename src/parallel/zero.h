@@ -54,8 +54,10 @@ typedef struct {
     int pending;
 } ZBucket;
 
-/* Bytes held on this rank, by kind (the memory report). */
-typedef struct { double params, grads, optimizer, buffers; } ZeroMemory;
+/* Bytes held on this rank, by kind (the memory report): buffers = staging
+ * for communication (receive slices, gradient staging, gathered weights);
+ * window = the communicator's shared-memory window. */
+typedef struct { double params, grads, optimizer, buffers, window; } ZeroMemory;
 
 typedef struct {
     Gpt *m;
@@ -117,8 +119,13 @@ void zero_params_release(ZeroEngine *z, int scatter);
 void zero_gather_slices(ZeroEngine *z, const float *slice, float *full);
 void zero_take_slice(const ZeroEngine *z, const float *full, float *slice);
 
-/* What this rank holds (measured from its allocations) and what the ZeRO
- * paper's formulas predict for the same stage (fp32: 4 + 4 + 8 bytes/param). */
-void zero_memory(const ZeroEngine *z, ZeroMemory *measured, ZeroMemory *predicted);
+/* What this rank holds, from its allocations. Slices are S floats on every
+ * rank (zero_shard_len; the last one's tail is padding). */
+void zero_memory(const ZeroEngine *z, ZeroMemory *measured);
+/* Staging bytes (ZeroMemory.buffers) a stage allocates for a layout, without
+ * building anything: what `plan` predicts for llmscale's own runs. */
+double zero_staging_bytes(const GptLayout *lay, int stage, int dp, size_t bucket_floats);
+/* The trainer's default --bucket-mb. */
+#define ZERO_DEFAULT_BUCKET_MB 25.0
 
 #endif

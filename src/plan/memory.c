@@ -5,14 +5,26 @@
 
 #include "../model/gpt.h"
 #include "../model/gpt_layout.h"
+#include "../parallel/zero.h"
 
 const PlanPrecision PLAN_PREC_LLMSCALE_FP32 = {4, 4, 0, 8, 4};
 const PlanPrecision PLAN_PREC_MIXED = {2, 2, 4, 8, 2};
 
-size_t plan_zero_shard_len(size_t n, int dp) {
-    if (dp <= 1) return n;
-    size_t per = (n + (size_t)dp - 1) / (size_t)dp;
-    return (per + 15) / 16 * 16;
+size_t plan_zero_shard_len(size_t n, int dp) { return zero_shard_len(n, dp); }
+
+/* llmscale's ZeRO staging on pipeline rank r (summed over its chunks). */
+static double llmscale_staging(const GptConfig *cfg, const PlanLayout *l, int r, double mb) {
+    if (l->zero == 0) return 0;
+    int stages = l->pp * l->vpp, per = cfg->num_layers / stages;
+    double bytes = 0;
+    for (int c = 0; c < l->vpp; c++) {
+        int st = c * l->pp + r;
+        GptLayout lay;
+        gpt_layout_build(&lay, cfg, st * per, (st + 1) * per, l->tp, 0);
+        bytes += zero_staging_bytes(&lay, l->zero, l->dp, (size_t)(mb * 1048576.0 / 4.0));
+        gpt_layout_free(&lay);
+    }
+    return bytes;
 }
 
 int plan_layout_check(const GptConfig *c, const PlanLayout *l, char *why, size_t n) {
@@ -112,12 +124,20 @@ double plan_act_bytes(const GptConfig *c, const PlanLayout *l, const PlanPrecisi
 
 void plan_memory(const GptConfig *cfg, const PlanLayout *l, const PlanPrecision *p, PlanActModel act,
                  int pp_rank, PlanMemory *out) {
+    plan_memory_ex(cfg, l, p, act, pp_rank, ZERO_DEFAULT_BUCKET_MB, out);
+}
+
+void plan_memory_ex(const GptConfig *cfg, const PlanLayout *l, const PlanPrecision *p,
+                    PlanActModel act, int pp_rank, double bucket_mb, PlanMemory *out) {
     double largest, n = plan_rank_params(cfg, l->tp, l->pp, l->vpp, pp_rank, &largest);
     double shard = (double)plan_zero_shard_len((size_t)n, l->dp);
     out->params = p->weight_bytes * (l->zero >= 3 ? shard : n);
     out->grads = p->grad_bytes * (l->zero >= 2 ? shard : n);
     out->optimizer = (double)(p->master_bytes + p->optim_bytes) * (l->zero >= 1 ? shard : n);
     out->activations = plan_act_bytes(cfg, l, p, act, pp_rank);
-    out->buffers = l->zero >= 3 && l->dp > 1 ? p->weight_bytes * largest : 0;
+    if (act == PLAN_ACT_LLMSCALE)
+        out->buffers = llmscale_staging(cfg, l, pp_rank, bucket_mb);
+    else
+        out->buffers = l->zero >= 3 && l->dp > 1 ? p->weight_bytes * largest : 0;
     out->total = out->params + out->grads + out->optimizer + out->activations + out->buffers;
 }

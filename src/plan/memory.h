@@ -12,7 +12,9 @@
  *   optimizer   (master_bytes + optim_bytes) * local parameters
  *                                                 (ZeRO-1/2/3: one dp shard)
  *   activations what the rank holds at its peak (see plan_act_bytes)
- *   buffers     ZeRO-3: one gathered unit (the rank's largest unit, whole)
+ *   buffers     PLAN_ACT_MEGATRON: ZeRO-3's one gathered unit (the rank's
+ *               largest unit, whole); PLAN_ACT_LLMSCALE: the staging the
+ *               trainer's ZeRO engine allocates (zero_staging_bytes)
  * A dp shard is plan_zero_shard_len(n, dp) elements (padding included). */
 #ifndef LS_PLAN_MEMORY_H
 #define LS_PLAN_MEMORY_H
@@ -40,11 +42,15 @@ typedef struct { double params, grads, optimizer, activations, buffers, total; }
 
 void plan_memory(const GptConfig *cfg, const PlanLayout *l, const PlanPrecision *p, PlanActModel act,
                  int pp_rank, PlanMemory *out);
+/* The same with llmscale's gradient bucket size (--bucket-mb; plan_memory
+ * uses the trainer's default), which sets its ZeRO staging buffers. */
+void plan_memory_ex(const GptConfig *cfg, const PlanLayout *l, const PlanPrecision *p,
+                    PlanActModel act, int pp_rank, double bucket_mb, PlanMemory *out);
 
 /* ZeRO's slice of a flat buffer of n elements over dp ranks:
  * round_up(ceil(n / dp), 16) elements per rank (the last rank's slice is
- * padded). The trainer cuts its parameter/gradient/optimizer buffers with
- * this function, so plan's numbers and the trainer's allocation agree. */
+ * padded): zero_shard_len of src/parallel/zero.h, the function the trainer
+ * cuts its buffers with, so plan's numbers and the allocation agree. */
 size_t plan_zero_shard_len(size_t n, int dp);
 
 /* Parameters held by pipeline rank pp_rank (the sum over its vpp chunks, one

@@ -16,6 +16,7 @@
 #include "../model/gpt_io.h"
 #include "../parallel/comm.h"
 #include "../parallel/zero.h"
+#include "../plan/memory.h"
 #include "checkpoint.h"
 #include "eval.h"
 #include "metrics.h"
@@ -72,7 +73,7 @@ void train_opts_defaults(TrainOpts *o) {
     o->seed = 1337;
     o->save_every = 0;
     o->print_every = 1;
-    o->bucket_mb = 25.0;
+    o->bucket_mb = ZERO_DEFAULT_BUCKET_MB;
 }
 
 /* Write a checkpoint from any ZeRO stage: gather whole parameters and AdamW
@@ -113,29 +114,39 @@ static void load_checkpoint(const char *rundir, int64_t step, ZeroEngine *z, Ada
 }
 
 /* --memory-report: every rank's bytes, measured from its allocations, next to
- * the ZeRO paper's prediction; printed by rank 0 as one line per rank. */
-static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid) {
-    enum { K = 10 };
+ * plan_memory()'s prediction for the same layout (the same formulas `llmscale
+ * plan` uses) and the ZeRO paper's; printed by rank 0 as one line per rank. */
+static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid, int A, double bucket_mb) {
+    enum { K = 12 };
     int W = grid->world;
     double *v = ls_calloc((size_t)W * K, sizeof(double), "memory report");
-    ZeroMemory me, pr;
-    zero_memory(z, &me, &pr);
+    ZeroMemory me;
+    zero_memory(z, &me);
+    PlanLayout pl = {grid->dp, grid->tp, grid->pp, 1, z->stage, 0, PLAN_RECOMPUTE_NONE, m->B, m->T, A};
+    PlanMemory pr;
+    plan_memory_ex(&m->cfg, &pl, &PLAN_PREC_LLMSCALE_FP32, PLAN_ACT_LLMSCALE, grid->pp_rank,
+                   bucket_mb, &pr);
     double *row = v + (size_t)grid->rank * K;
     row[0] = me.params, row[1] = me.grads, row[2] = me.optimizer, row[3] = (double)m->a.bytes;
     row[4] = me.buffers, row[5] = pr.params, row[6] = pr.grads, row[7] = pr.optimizer;
-    row[8] = (double)gpt_act_bytes(&m->cfg, m->lay.layer_end - m->lay.layer_begin, m->B, m->T);
-    row[9] = metrics_rss_mib() * 1048576.0;
+    row[8] = pr.activations, row[9] = pr.buffers, row[10] = me.window;
+    row[11] = metrics_rss_mib() * 1048576.0;
     ls_comm_allreduce_sum_doubles(&grid->world_comm, v, (size_t)W * K);
-    const double M = 1048576.0;
-    ls_info("memory per rank, MiB: measured (predicted by the ZeRO paper's formulas, fp32: 4+4+8 "
-            "bytes per parameter, states partitioned over dp %d at stage %d)", grid->dp, z->stage);
-    ls_info("  rank  params              grads               AdamW               activations         buffers   resident");
+    const double M = 1048576.0, n = (double)z->n, d = grid->dp;
+    ls_info("memory per rank, MiB: measured (predicted by plan_memory, the formulas `llmscale plan` uses)");
+    ls_info("  rank  params              grads               AdamW               activations         "
+            "buffers             shm window  resident");
     for (int r = 0; r < W; r++) {
         const double *q = v + (size_t)r * K;
-        ls_info("  %4d  %8.3f (%8.3f) %8.3f (%8.3f) %8.3f (%8.3f) %8.3f (%8.3f) %8.3f  %8.1f", r,
-                q[0] / M, q[5] / M, q[1] / M, q[6] / M, q[2] / M, q[7] / M, q[3] / M, q[8] / M,
-                q[4] / M, q[9] / M);
+        ls_info("  %4d  %8.3f (%8.3f) %8.3f (%8.3f) %8.3f (%8.3f) %8.3f (%8.3f) %8.3f (%8.3f) %8.1f  %8.1f",
+                r, q[0] / M, q[5] / M, q[1] / M, q[6] / M, q[2] / M, q[7] / M, q[3] / M, q[8] / M,
+                q[4] / M, q[9] / M, q[10] / M, q[11] / M);
     }
+    /* Rajbhandari et al. 2020, Fig. 1, fp32 (4 + 4 + K=8 bytes per parameter) */
+    int st = z->stage;
+    ls_info("  ZeRO paper, stage %d over dp %d: params %.3f, grads %.3f, AdamW %.3f MiB per rank "
+            "(Psi = %.0f parameters; slices differ by padding to 16)", st, grid->dp,
+            4 * n / (st >= 3 ? d : 1) / M, 4 * n / (st >= 2 ? d : 1) / M, 8 * n / (st >= 1 ? d : 1) / M, n);
     ls_free(v);
 }
 
@@ -234,13 +245,14 @@ int trainer_run(const TrainOpts *o) {
             (unsigned long long)ls_loader_ntokens(&train), o->shuffle ? "on" : "off",
             have_val ? ", val: " : "", have_val ? o->val_data : "");
     {
-        ZeroMemory me, pr;
-        zero_memory(&z, &me, &pr);
+        ZeroMemory me;
+        zero_memory(&z, &me);
         ls_info("memory (rank 0): params %.1f MiB, grads %.1f MiB, AdamW %.1f MiB, activations "
-                "%.1f MiB, buffers %.1f MiB", me.params / 1048576.0, me.grads / 1048576.0,
-                me.optimizer / 1048576.0, m.a.bytes / 1048576.0, me.buffers / 1048576.0);
+                "%.1f MiB, buffers %.1f MiB (+ shm window %.1f MiB)", me.params / 1048576.0,
+                me.grads / 1048576.0, me.optimizer / 1048576.0, m.a.bytes / 1048576.0,
+                me.buffers / 1048576.0, me.window / 1048576.0);
     }
-    if (o->memory_report) memory_report(&z, &m, gp);
+    if (o->memory_report) memory_report(&z, &m, gp, A, o->bucket_mb);
     ls_info("cpu: %s, %d threads, %s", ls_cpu_model_name(), ls_cpu_threads(), ls_blas_describe());
     ls_info("MFU: model FLOPs 6N + 12*L*C*T = %.3g per token (PaLM), peak %.1f GFLOP/s (%s)",
             flops_tok, peak, o->peak_gflops > 0 ? "--peak-gflops" : "measured fp32 FMA probe");
