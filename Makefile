@@ -36,6 +36,10 @@ $(BUILD)/%.o: %.c
 # -ffast-math (glibc's libmvec); they are written not to need inf/NaN semantics
 $(BUILD)/src/kernels/cpu/gelu.o $(BUILD)/src/kernels/cpu/crossentropy.o: CFLAGS += -ffast-math
 
+# the matmul micro-kernels use AVX-512, AVX512_BF16 and AMX intrinsics; gemm.c
+# calls them only after checking the CPU at run time
+$(BUILD)/src/kernels/cpu/gemm_avx512.o: CFLAGS += -mavx512f -mavx512bf16 -mamx-tile -mamx-bf16
+
 $(BUILD)/libllmscale.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

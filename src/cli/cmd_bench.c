@@ -13,9 +13,11 @@
 #include "../core/rng.h"
 #include "../core/timer.h"
 #include "../kernels/cpu/probe.h"
+#include "../kernels/cpu/profile.h"
 #include "../model/gpt.h"
 #include "../train/optimizer.h"
 #include "args.h"
+#include "dtype_flag.h"
 #include "commands.h"
 #include "model_flags.h"
 
@@ -32,8 +34,13 @@ static void usage(FILE *f) {
             "  --threads N   OpenMP + OpenBLAS threads (default: all cores)\n"
             "  --no-probe    skip the machine measurements\n"
             "  --no-train    skip the training steps\n"
+            "  --dtype fp32|bf16  precision of the matrix products (default fp32; see 'train --help')\n"
             "model (default: --model gpt2, the GPT-2 124M shape):\n");
     model_flags_help(f);
+}
+
+static double median_sorted(const double *v, int n) {
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -57,6 +64,7 @@ int cmd_bench(int argc, char **argv) {
         else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
         else if (ls_flag(a, "--no-probe")) probe = 0;
         else if (ls_flag(a, "--no-train")) train = 0;
+        else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);
         else ls_unknown_flag("bench", a);
     }
     if (threads > 0) {
@@ -95,35 +103,55 @@ int cmd_bench(int argc, char **argv) {
         y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
     }
     double *ms = calloc((size_t)steps, sizeof(double));
-    double *phase = calloc((size_t)steps * 3, sizeof(double)); /* forward, backward, optimizer */
-    printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d\n",
-           cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T);
+    /* per step: forward, backward, optimizer, then the kernel phases of profile.h */
+    enum { NP = 3 + LS_PROF_NPHASES };
+    double *phase = calloc((size_t)steps * NP, sizeof(double));
+    printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d, matmuls %s\n",
+           cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T,
+           matmul_describe());
     for (int s = -1; s < steps; s++) {
+        ls_prof_reset();
+        ls_prof_on = 1;
         double t0 = ls_now_s();
         gpt_zero_grad(&m);
         gpt_forward(&m, x, y, B, T);
         double t1 = ls_now_s();
         gpt_backward(&m, 1.0f / (B * T));
         double t2 = ls_now_s();
+        double to = ls_prof_begin();
         adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
+        ls_prof_end(LS_PROF_OPTIMIZER, to);
         double t3 = ls_now_s();
+        ls_prof_on = 0;
         if (s >= 0) {
             ms[s] = (t3 - t0) * 1e3;
             phase[s] = (t1 - t0) * 1e3;
             phase[steps + s] = (t2 - t1) * 1e3;
             phase[2 * steps + s] = (t3 - t2) * 1e3;
+            for (int k = 0; k < LS_PROF_NPHASES; k++) phase[(3 + k) * steps + s] = ls_prof_sec[k] * 1e3;
         }
     }
     qsort(ms, (size_t)steps, sizeof(double), cmp_double);
-    for (int k = 0; k < 3; k++) qsort(phase + (size_t)k * steps, (size_t)steps, sizeof(double), cmp_double);
-    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    for (int k = 0; k < NP; k++) qsort(phase + (size_t)k * steps, (size_t)steps, sizeof(double), cmp_double);
+    double med = median_sorted(ms, steps);
     double tok_s = B * T / (med / 1e3);
     double gflops = gpt_flops_per_token(&cfg, T) * tok_s / 1e9;
     printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
            "MFU %.1f%% of %.1f GFLOP/s\n", med, ms[0], ms[steps - 1], steps, tok_s, gflops,
            100.0 * gflops / peak, peak);
     printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, AdamW %.1f\n",
-           phase[steps / 2], phase[steps + steps / 2], phase[2 * steps + steps / 2]);
+           median_sorted(phase, steps), median_sorted(phase + steps, steps),
+           median_sorted(phase + 2 * steps, steps));
+    printf("where the time goes (median ms per step, %% of the median step):\n");
+    double accounted = 0;
+    for (int k = 0; k < LS_PROF_NPHASES; k++) {
+        double v = median_sorted(phase + (size_t)(3 + k) * steps, steps);
+        accounted += v;
+        printf("  %-18s %8.1f  %5.1f%%%s\n", ls_prof_name((LsProfPhase)k), v, 100.0 * v / med,
+               k == LS_PROF_COMM ? "  (one process: no communication)" : "");
+    }
+    printf("  %-18s %8.1f  %5.1f%%  (zero-grad, loss sum, untimed glue)\n", "other", med - accounted,
+           100.0 * (med - accounted) / med);
     free(phase);
     free(ms);
     free(x);

@@ -11,6 +11,7 @@
 #include "../train/checkpoint.h"
 #include "../train/trainer.h"
 #include "args.h"
+#include "dtype_flag.h"
 #include "commands.h"
 #include "model_flags.h"
 
@@ -62,6 +63,7 @@ static void usage(FILE *f) {
             "  --print-every K     human progress line every K steps (default 1)\n"
             "  --threads N         OpenMP + OpenBLAS threads (default: all cores)\n"
             "  --peak-gflops X     peak used for MFU (default: measured fp32 FMA probe, cached)\n"
+            DTYPE_FLAG_HELP
             "\n"
             "Every step prints: loss, lr, gradient norm, time, tokens/s, achieved GFLOP/s and MFU\n"
             "(model FLOPs 6N + 12*L*C*T per token, PaLM's count), resident memory; and appends the\n"
@@ -117,6 +119,7 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--print-every")) o.print_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
         else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
         else if (ls_flag(a, "--peak-gflops")) o.peak_gflops = ls_double_arg(argc, argv, &i, 1e-3, 1e9);
+        else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);
         else ls_unknown_flag("train", a);
     }
     (void)val_every_set;

@@ -148,11 +148,8 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
     if (!lay->has_head) return 0.0f;
     hook(m, GPT_PRE_FORWARD, nl);
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3[nl - 1], m->p.lnfw, m->p.lnfb, N, C);
-    matmul_forward(a->logits, a->lnf, m->p.wte, NULL, N, C, Vp);
-    if (targets) {
-        memcpy(a->targets, targets, sizeof(int32_t) * N);
-        crossentropy_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
-    }
+    if (targets) memcpy(a->targets, targets, sizeof(int32_t) * N);
+    classifier_forward(a->logits, a->losses, a->lse, a->lnf, m->p.wte, targets, N, C, V, Vp);
     hook(m, GPT_POST_FORWARD, nl);
     if (!targets) return 0.0f;
     double sum = 0.0;
@@ -169,8 +166,8 @@ void gpt_backward(Gpt *m, float dloss) {
     if (lay->has_head) {
         hook(m, GPT_PRE_BACKWARD, nl);
         memset(a->dres, 0, sizeof(float) * N * C);
-        crossentropy_backward(a->logits, a->lse, a->targets, dloss, N, V, Vp);
-        matmul_backward(a->dtmp, m->g.wte, NULL, a->logits, a->lnf, m->p.wte, N, C, Vp);
+        classifier_backward(a->dtmp, m->g.wte, a->logits, a->lse, a->lnf, m->p.wte, a->targets,
+                            dloss, N, C, V, Vp);
         layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dtmp, a->res3[nl - 1], m->p.lnfw,
                            a->lnf_mean, a->lnf_rstd, N, C);
         hook(m, GPT_POST_BACKWARD, nl);

@@ -17,8 +17,10 @@
 
 #include "../../core/error.h"
 #include "kernels.h"
+#include "profile.h"
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    double t0_ = ls_prof_begin();
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for collapse(2) schedule(static)
@@ -54,10 +56,12 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                 }
             }
         }
+    ls_prof_end(LS_PROF_ATTENTION, t0_);
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
                         int T, int C, int NH) {
+    double t0_ = ls_prof_begin();
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
@@ -102,4 +106,5 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             }
         ls_free(da);
     }
+    ls_prof_end(LS_PROF_ATTENTION, t0_);
 }

@@ -28,6 +28,14 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *x, con
 void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
+/* --- precision of the linear layers (and the LM head): fp32 (default), or
+ * bf16 operands with fp32 accumulation. Process-wide; set once at start-up
+ * (fatal if the CPU cannot run bf16 products). */
+typedef enum { LS_DTYPE_F32, LS_DTYPE_BF16 } LsDtype;
+void matmul_set_dtype(LsDtype t);
+LsDtype matmul_dtype(void);
+const char *matmul_describe(void); /* e.g. "bf16 AMX (tdpbf16ps)" */
+
 /* --- linear layer, W is (OC, C) as in torch.nn.Linear: out = x W^T + bias */
 void matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int C,
                     int OC);
@@ -58,5 +66,13 @@ void crossentropy_forward(float *losses, float *lse, const float *logits, const 
 /* In place: logits becomes dlogits = (softmax - onehot) * dloss, 0 on padded columns. */
 void crossentropy_backward(float *logits, const float *lse, const int32_t *target, float dloss,
                            int N, int V, int Vp);
+
+/* --- LM head: logits = lnf wte^T and, if targets is not NULL, the loss above */
+void classifier_forward(float *logits, float *losses, float *lse, const float *lnf,
+                        const float *wte, const int32_t *targets, int N, int C, int V, int Vp);
+/* logits becomes dlogits (in place); dlnf written, dwte accumulated */
+void classifier_backward(float *dlnf, float *dwte, float *logits, const float *lse,
+                         const float *lnf, const float *wte, const int32_t *targets, float dloss,
+                         int N, int C, int V, int Vp);
 
 #endif

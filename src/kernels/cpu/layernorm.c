@@ -12,9 +12,11 @@
 #include <omp.h>
 
 #include "kernels.h"
+#include "profile.h"
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int N, int C) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (long)i * C;
@@ -33,10 +35,12 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *x, con
         mean[i] = m;
         rstd[i] = s;
     }
+    ls_prof_end(LS_PROF_LAYERNORM, t0_);
 }
 
 void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (long)i * C, *di = dout + (long)i * C;
@@ -70,4 +74,5 @@ void layernorm_backward(float *dx, float *dw, float *db, const float *dout, cons
             }
         }
     }
+    ls_prof_end(LS_PROF_LAYERNORM, t0_);
 }
