@@ -94,6 +94,8 @@ static inline long at_row32(int W, int k, int i) { return (long)(k >> 5) * W * 3
 
 static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const float *src, long ls,
                        long ks, int valid) {
+    if (lay == LAY_ROW32 && ks == 1) return gemm_pack_row32(dst, W, kc, kpad, src, ls, valid);
+    if (lay == LAY_PAIR && ls == 1 && W % 16 == 0) return gemm_pack_pair(dst, W, kc, kpad, src, ks, valid);
     switch (lay) {
     case LAY_F32: PACK(at_f32, float, AS_F32); break;
     case LAY_PAIR: PACK(at_pair, uint16_t, to_bf16); break;
@@ -102,12 +104,13 @@ static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const flo
 }
 
 /* Packing buffers, grown on demand and reused across calls (gemm is called
- * from the serial part of the program, never concurrently). */
-static void *bufA;
-static size_t bufA_bytes;
-static void **bufB;
-static size_t *bufB_bytes;
-static int bufB_n;
+ * from the serial part of the program, never concurrently): one shared, and
+ * one per thread. */
+static void *buf_shared;
+static size_t buf_shared_bytes;
+static void **buf_own;
+static size_t *buf_own_bytes;
+static int buf_own_n;
 
 static void *grow(void **p, size_t *have, size_t need) {
     if (need > *have) {
@@ -116,6 +119,67 @@ static void *grow(void **p, size_t *have, size_t need) {
         *have = need;
     }
     return *p;
+}
+
+static void grow_own(int nth, size_t need) {
+    if (buf_own_n < nth) {
+        void **b = ls_calloc((size_t)nth, sizeof *b, "matmul packing table");
+        size_t *n = ls_calloc((size_t)nth, sizeof *n, "matmul packing table");
+        for (int t = 0; t < buf_own_n; t++) b[t] = buf_own[t], n[t] = buf_own_bytes[t];
+        ls_free(buf_own);
+        ls_free(buf_own_bytes);
+        buf_own = b, buf_own_bytes = n, buf_own_n = nth;
+    }
+    for (int t = 0; t < nth; t++) grow(&buf_own[t], &buf_own_bytes[t], need);
+}
+
+/* Cost of packing an operand, in element copies: the vector packers (bf16
+ * layouts whose source runs contiguously the right way) count 1, the
+ * scalar/transposing loops about 4. */
+static double pack_cost(const Engine *e, Layout lay, long ls, long ks, double n) {
+    if (e->esz == 4) return n;
+    int fast = lay == LAY_ROW32 ? ks == 1 : ls == 1;
+    return fast ? n : 4 * n;
+}
+
+typedef struct { /* one problem C (+)= A B, after the orientation is chosen */
+    int M, N, K;
+    const float *A, *B;
+    long rsa, csa, rsb, csb, rsc, csc;
+    const float *bias_row, *bias_col; /* bias per row of C, or per column */
+} Problem;
+
+static void run_tile(LsGemmType type, const Engine *e, const void *a, const void *b, int kc, int kpad,
+                     const Problem *p, float *C, int i0, int j0, int store, float *tile) {
+    int MR = e->mr, NR = e->nr;
+    if (type == LS_GEMM_BF16_AMX) gemm_kernel_amx(kpad / 32, a, b, tile);
+    else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile);
+    else gemm_kernel_f32(kc, a, b, tile);
+    int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
+    if (p->csc == 1) { /* row-major C: rows of the tile are contiguous */
+        for (int r = 0; r < mv; r++) {
+            float *c = C + (long)(i0 + r) * p->rsc + j0;
+            const float *t = tile + r * NR;
+            float rb = p->bias_row ? p->bias_row[i0 + r] : 0.0f;
+            if (!store)
+                for (int q = 0; q < nv; q++) c[q] += t[q];
+            else if (p->bias_col)
+                for (int q = 0; q < nv; q++) c[q] = t[q] + p->bias_col[j0 + q];
+            else
+                for (int q = 0; q < nv; q++) c[q] = t[q] + rb;
+        }
+    } else { /* transposed C (rsc == 1): columns of the tile are contiguous */
+        for (int q = 0; q < nv; q++) {
+            float *c = C + (long)(j0 + q) * p->csc + i0;
+            float cb = p->bias_col ? p->bias_col[j0 + q] : 0.0f;
+            if (!store)
+                for (int r = 0; r < mv; r++) c[r] += tile[r * NR + q];
+            else if (p->bias_row)
+                for (int r = 0; r < mv; r++) c[r] = tile[r * NR + q] + p->bias_row[i0 + r];
+            else
+                for (int r = 0; r < mv; r++) c[r] = tile[r * NR + q] + cb;
+        }
+    }
 }
 
 void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
@@ -131,68 +195,67 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
         return;
     }
     const Engine *e = &engines[type];
-    int MR = e->mr, NR = e->nr, KC = e->kc;
-    int nth = omp_get_max_threads();
-    /* B blocks: at most nb_max columns, and at least one block per thread */
-    int nb = (N + nth - 1) / nth;
-    nb = (nb + NR - 1) / NR * NR;
-    if (nb > e->nb_max) nb = e->nb_max;
-    int nblocks = (N + nb - 1) / nb, mp = (M + MR - 1) / MR;
-    size_t panelA = (size_t)MR * KC * e->esz, panelB = (size_t)NR * KC * e->esz;
-    grow(&bufA, &bufA_bytes, panelA * mp);
-    if (bufB_n < nth) { /* one B block buffer per thread */
-        void **nb_ = ls_calloc((size_t)nth, sizeof *bufB, "matmul packing table");
-        size_t *nbb = ls_calloc((size_t)nth, sizeof *bufB_bytes, "matmul packing table");
-        for (int t = 0; t < bufB_n; t++) nb_[t] = bufB[t], nbb[t] = bufB_bytes[t];
-        ls_free(bufB);
-        ls_free(bufB_bytes);
-        bufB = nb_, bufB_bytes = nbb, bufB_n = nth;
-    }
-    for (int t = 0; t < nth; t++) grow(&bufB[t], &bufB_bytes[t], panelB * (nb / NR));
+    int MR = e->mr, NR = e->nr, KC = e->kc, nth = omp_get_max_threads();
+    /* Orientation: C = A B, or C^T = B^T A^T when that packs the larger
+     * operand through a vector packer (e.g. x W^T is run as W x^T, so the
+     * weights are read along their rows and only the small x is transposed). */
+    Problem p = {M, N, K, A, B, rsa, csa, rsb, csb, ldc, 1, NULL, bias};
+    double cost = pack_cost(e, e->la, rsa, csa, (double)M * K) + pack_cost(e, e->lb, csb, rsb, (double)K * N);
+    double cost_t = pack_cost(e, e->la, csb, rsb, (double)N * K) + pack_cost(e, e->lb, rsa, csa, (double)K * M);
+    if (cost_t < cost) p = (Problem){N, M, K, B, A, csb, rsb, csa, rsa, 1, ldc, bias, NULL};
+    /* Threads split the larger dimension of C: over N, A is packed once per
+     * k slice into the shared buffer and each thread packs blocks of B; over
+     * M, the roles of A and B swap. Blocks are sized for L2. */
+    int split_n = p.N >= p.M;
+    int W = split_n ? NR : MR, wn = split_n ? p.N : p.M, so = split_n ? p.M : p.N;
+    int blk = (wn + nth - 1) / nth;
+    blk = (blk + W - 1) / W * W;
+    if (blk > e->nb_max) blk = e->nb_max;
+    int nblocks = (wn + blk - 1) / blk;
+    int SW = split_n ? MR : NR, nshared = (so + SW - 1) / SW;
+    size_t panel_s = (size_t)SW * KC * e->esz, panel_o = (size_t)W * KC * e->esz;
+    grow(&buf_shared, &buf_shared_bytes, panel_s * nshared);
+    grow_own(nth, panel_o * (blk / W));
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         int kpad = (kc + e->kalign - 1) / e->kalign * e->kalign;
         int store = k0 == 0 && !accumulate; /* first slice of a non-accumulating product */
 #pragma omp parallel num_threads(nth)
         {
-            char *Ap = bufA, *Bp = bufB[omp_get_thread_num()];
+            char *S = buf_shared, *O = buf_own[omp_get_thread_num()];
             float tile[32 * 48] __attribute__((aligned(64))); /* MR x NR of any engine */
 #pragma omp for schedule(static)
-            for (int ip = 0; ip < mp; ip++) {
-                int valid = M - ip * MR < MR ? M - ip * MR : MR;
-                pack_panel(e->la, Ap + panelA * ip, MR, kc, kpad, A + (long)ip * MR * rsa + k0 * csa,
-                           rsa, csa, valid);
+            for (int s = 0; s < nshared; s++) {
+                int i = s * SW, valid = so - i < SW ? so - i : SW;
+                if (split_n)
+                    pack_panel(e->la, S + panel_s * s, SW, kc, kpad, p.A + i * p.rsa + k0 * p.csa, p.rsa,
+                               p.csa, valid);
+                else
+                    pack_panel(e->lb, S + panel_s * s, SW, kc, kpad, p.B + k0 * p.rsb + i * p.csb, p.csb,
+                               p.rsb, valid);
             }
 #pragma omp for schedule(dynamic, 1)
-            for (int jb = 0; jb < nblocks; jb++) {
-                int j0 = jb * nb, nbv = N - j0 < nb ? N - j0 : nb;
-                int np = (nbv + NR - 1) / NR;
-                for (int jp = 0; jp < np; jp++) {
-                    int j = j0 + jp * NR, valid = j0 + nbv - j < NR ? j0 + nbv - j : NR;
-                    pack_panel(e->lb, Bp + panelB * jp, NR, kc, kpad, B + k0 * rsb + j * csb, csb, rsb,
-                               valid);
+            for (int b = 0; b < nblocks; b++) {
+                int w0 = b * blk, wv = wn - w0 < blk ? wn - w0 : blk, np = (wv + W - 1) / W;
+                for (int q = 0; q < np; q++) {
+                    int i = w0 + q * W, valid = w0 + wv - i < W ? w0 + wv - i : W;
+                    if (split_n)
+                        pack_panel(e->lb, O + panel_o * q, W, kc, kpad, p.B + k0 * p.rsb + i * p.csb, p.csb,
+                                   p.rsb, valid);
+                    else
+                        pack_panel(e->la, O + panel_o * q, W, kc, kpad, p.A + i * p.rsa + k0 * p.csa, p.rsa,
+                                   p.csa, valid);
                 }
-                for (int ip = 0; ip < mp; ip++) {
-                    int i0 = ip * MR, mv = M - i0 < MR ? M - i0 : MR;
-                    const void *a = Ap + panelA * ip;
-                    for (int jp = 0; jp < np; jp++) {
-                        int j = j0 + jp * NR, nv = j0 + nbv - j < NR ? j0 + nbv - j : NR;
-                        const void *b = Bp + panelB * jp;
-                        if (type == LS_GEMM_BF16_AMX) gemm_kernel_amx(kpad / 32, a, b, tile);
-                        else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile);
-                        else gemm_kernel_f32(kc, a, b, tile);
-                        for (int r = 0; r < mv; r++) {
-                            float *c = C + (long)(i0 + r) * ldc + j;
-                            const float *t = tile + r * NR;
-                            if (!store)
-                                for (int q = 0; q < nv; q++) c[q] += t[q];
-                            else if (bias)
-                                for (int q = 0; q < nv; q++) c[q] = t[q] + bias[j + q];
-                            else
-                                for (int q = 0; q < nv; q++) c[q] = t[q];
-                        }
+                /* the shared panels outer, this block's panels inner (they stay in L2) */
+                for (int s = 0; s < nshared; s++)
+                    for (int q = 0; q < np; q++) {
+                        if (split_n)
+                            run_tile(type, e, S + panel_s * s, O + panel_o * q, kc, kpad, &p, C, s * MR,
+                                     w0 + q * NR, store, tile);
+                        else
+                            run_tile(type, e, O + panel_o * q, S + panel_s * s, kc, kpad, &p, C,
+                                     w0 + q * MR, s * NR, store, tile);
                     }
-                }
             }
         }
     }

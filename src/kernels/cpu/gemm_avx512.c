@@ -110,3 +110,41 @@ void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *B
     _tile_stored(2, out + 16 * 32, 128);
     _tile_stored(3, out + 16 * 32 + 16, 128);
 }
+
+/* Packing with vector conversions (vcvtne2ps2bf16 rounds to nearest even,
+ * like gemm.c's scalar to_bf16; it also flushes fp32 denormals, below 1.2e-38,
+ * to zero). Two source shapes have a fast path:
+ *   gemm_pack_row32: each line's k values are contiguous (AMX A operand);
+ *   gemm_pack_pair:  the W lines are contiguous within each k (B operands).
+ * Both zero the padding lines (>= valid) and the k tail up to kpad. */
+void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *src, long ls,
+                     int valid) {
+    for (int i = 0; i < W; i++) {
+        const float *s = src + (i < valid ? i : 0) * ls; /* padding lines load nothing */
+        for (int k = 0; k < kpad; k += 32) {
+            int rem = i < valid ? kc - k : 0;
+            __mmask16 m0 = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+            __mmask16 m1 = rem >= 32 ? 0xFFFF : rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
+            __m512 lo = _mm512_maskz_loadu_ps(m0, s + k), hi = _mm512_maskz_loadu_ps(m1, s + k + 16);
+            _mm512_storeu_si512(d + (long)(k >> 5) * W * 32 + i * 32, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+    }
+}
+
+void gemm_pack_pair(unsigned short *d, int W, int kc, int kpad, const float *src, long ks,
+                    int valid) {
+    /* v = [bf16(row k)[0..15], bf16(row k+1)[0..15]] -> pairs (k, k+1) per line */
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                           23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int k = 0; k < kpad; k += 2) {
+        const float *r0 = src + (long)k * ks, *r1 = r0 + ks;
+        for (int i = 0; i < W; i += 16) {
+            int rem = valid - i;
+            __mmask16 m = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+            __m512 x0 = _mm512_maskz_loadu_ps(k < kc ? m : 0, r0 + i);
+            __m512 x1 = _mm512_maskz_loadu_ps(k + 1 < kc ? m : 0, r1 + i);
+            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+            _mm512_storeu_si512(d + ((long)(k >> 1) * W + i) * 2, _mm512_permutexvar_epi16(inter, v));
+        }
+    }
+}
