@@ -95,7 +95,6 @@ static inline long at_row32(int W, int k, int i) { return (long)(k >> 5) * W * 3
 static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const float *src, long ls,
                        long ks, int valid) {
     if (lay == LAY_ROW32 && ks == 1) return gemm_pack_row32(dst, W, kc, kpad, src, ls, valid);
-    if (lay == LAY_PAIR && ls == 1 && W % 16 == 0) return gemm_pack_pair(dst, W, kc, kpad, src, ks, valid);
     switch (lay) {
     case LAY_F32: PACK(at_f32, float, AS_F32); break;
     case LAY_PAIR: PACK(at_pair, uint16_t, to_bf16); break;
@@ -140,6 +139,17 @@ static double pack_cost(const Engine *e, Layout lay, long ls, long ks, double n)
     if (e->esz == 4) return n;
     int fast = lay == LAY_ROW32 ? ks == 1 : ls == 1;
     return fast ? n : 4 * n;
+}
+
+/* np consecutive panels (pstride bytes apart) of lines [0, valid) */
+static void pack_panels(Layout lay, char *dst, int W, int np, size_t pstride, size_t esz, int kc,
+                        int kpad, const float *src, long ls, long ks, int valid) {
+    if (lay == LAY_PAIR && ls == 1 && W % 16 == 0)
+        return gemm_pack_pair((unsigned short *)dst, W, np, (long)(pstride / esz), kc, kpad, src, ks, valid);
+    for (int q = 0; q < np; q++) {
+        int v = valid - q * W < W ? valid - q * W : W;
+        pack_panel(lay, dst + pstride * q, W, kc, kpad, src + (long)q * W * ls, ls, ks, v < 0 ? 0 : v);
+    }
 }
 
 typedef struct { /* one problem C (+)= A B, after the orientation is chosen */
@@ -216,36 +226,37 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
     size_t panel_s = (size_t)SW * KC * e->esz, panel_o = (size_t)W * KC * e->esz;
     grow(&buf_shared, &buf_shared_bytes, panel_s * nshared);
     grow_own(nth, panel_o * (blk / W));
+    /* one parallel region; the k slices run in order inside it */
+#pragma omp parallel num_threads(nth)
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         int kpad = (kc + e->kalign - 1) / e->kalign * e->kalign;
         int store = k0 == 0 && !accumulate; /* first slice of a non-accumulating product */
-#pragma omp parallel num_threads(nth)
         {
             char *S = buf_shared, *O = buf_own[omp_get_thread_num()];
             float tile[32 * 48] __attribute__((aligned(64))); /* MR x NR of any engine */
-#pragma omp for schedule(static)
-            for (int s = 0; s < nshared; s++) {
-                int i = s * SW, valid = so - i < SW ? so - i : SW;
-                if (split_n)
-                    pack_panel(e->la, S + panel_s * s, SW, kc, kpad, p.A + i * p.rsa + k0 * p.csa, p.rsa,
-                               p.csa, valid);
-                else
-                    pack_panel(e->lb, S + panel_s * s, SW, kc, kpad, p.B + k0 * p.rsb + i * p.csb, p.csb,
-                               p.rsb, valid);
+            { /* the shared operand: each thread packs a contiguous run of its panels */
+                int t = omp_get_thread_num(), s0 = nshared * t / nth, s1 = nshared * (t + 1) / nth;
+                int i = s0 * SW, valid = (so < s1 * SW ? so : s1 * SW) - i;
+                if (s1 > s0) {
+                    if (split_n)
+                        pack_panels(e->la, S + panel_s * s0, SW, s1 - s0, panel_s, e->esz, kc, kpad,
+                                    p.A + i * p.rsa + k0 * p.csa, p.rsa, p.csa, valid);
+                    else
+                        pack_panels(e->lb, S + panel_s * s0, SW, s1 - s0, panel_s, e->esz, kc, kpad,
+                                    p.B + k0 * p.rsb + i * p.csb, p.csb, p.rsb, valid);
+                }
             }
+#pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
             for (int b = 0; b < nblocks; b++) {
                 int w0 = b * blk, wv = wn - w0 < blk ? wn - w0 : blk, np = (wv + W - 1) / W;
-                for (int q = 0; q < np; q++) {
-                    int i = w0 + q * W, valid = w0 + wv - i < W ? w0 + wv - i : W;
-                    if (split_n)
-                        pack_panel(e->lb, O + panel_o * q, W, kc, kpad, p.B + k0 * p.rsb + i * p.csb, p.csb,
-                                   p.rsb, valid);
-                    else
-                        pack_panel(e->la, O + panel_o * q, W, kc, kpad, p.A + i * p.rsa + k0 * p.csa, p.rsa,
-                                   p.csa, valid);
-                }
+                if (split_n)
+                    pack_panels(e->lb, O, W, np, panel_o, e->esz, kc, kpad, p.B + k0 * p.rsb + w0 * p.csb,
+                                p.csb, p.rsb, wv);
+                else
+                    pack_panels(e->la, O, W, np, panel_o, e->esz, kc, kpad, p.A + w0 * p.rsa + k0 * p.csa,
+                                p.rsa, p.csa, wv);
                 /* the shared panels outer, this block's panels inner (they stay in L2) */
                 for (int s = 0; s < nshared; s++)
                     for (int q = 0; q < np; q++) {

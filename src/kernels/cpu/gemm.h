@@ -41,6 +41,8 @@ void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *B
 void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *Bp, float *out);
 /* Vector packers for the bf16 layouts (gemm_avx512.c; need AVX512_BF16). */
 void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid);
-void gemm_pack_pair(unsigned short *d, int W, int kc, int kpad, const float *src, long ks, int valid);
+/* np panels, pstride elements apart; `valid` lines in all */
+void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int kpad,
+                    const float *src, long ks, int valid);
 
 #endif

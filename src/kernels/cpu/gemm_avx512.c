@@ -131,20 +131,26 @@ void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *sr
     }
 }
 
-void gemm_pack_pair(unsigned short *d, int W, int kc, int kpad, const float *src, long ks,
-                    int valid) {
-    /* v = [bf16(row k)[0..15], bf16(row k+1)[0..15]] -> pairs (k, k+1) per line */
+void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int kpad,
+                    const float *src, long ks, int valid) {
+    /* v = [bf16(row k)[0..15], bf16(row k+1)[0..15]] -> pairs (k, k+1) per line.
+     * Rows of the source are walked whole (all np panels of a pair of rows
+     * before the next pair), so the reads stream. */
     const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int k = 0; k < kpad; k += 2) {
         const float *r0 = src + (long)k * ks, *r1 = r0 + ks;
-        for (int i = 0; i < W; i += 16) {
-            int rem = valid - i;
-            __mmask16 m = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
-            __m512 x0 = _mm512_maskz_loadu_ps(k < kc ? m : 0, r0 + i);
-            __m512 x1 = _mm512_maskz_loadu_ps(k + 1 < kc ? m : 0, r1 + i);
-            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
-            _mm512_storeu_si512(d + ((long)(k >> 1) * W + i) * 2, _mm512_permutexvar_epi16(inter, v));
-        }
+        if (k >= kc) r0 = src; /* nothing is loaded from either row */
+        if (k + 1 >= kc) r1 = src;
+        for (int q = 0; q < np; q++)
+            for (int i = 0; i < W; i += 16) {
+                int l = q * W + i, rem = valid - l;
+                __mmask16 m = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+                __m512 x0 = _mm512_maskz_loadu_ps(k < kc ? m : 0, r0 + (rem > 0 ? l : 0));
+                __m512 x1 = _mm512_maskz_loadu_ps(k + 1 < kc ? m : 0, r1 + (rem > 0 ? l : 0));
+                __m512i v = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+                _mm512_storeu_si512(d + q * pstride + ((long)(k >> 1) * W + i) * 2,
+                                    _mm512_permutexvar_epi16(inter, v));
+            }
     }
 }
