@@ -139,6 +139,9 @@ int cmd_bench(int argc, char **argv) {
     printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
            "MFU %.1f%% of %.1f GFLOP/s\n", med, ms[0], ms[steps - 1], steps, tok_s, gflops,
            100.0 * gflops / peak, peak);
+    printf("steps (ms, sorted):");
+    for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
+    printf("\n");
     printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, AdamW %.1f\n",
            median_sorted(phase, steps), median_sorted(phase + steps, steps),
            median_sorted(phase + 2 * steps, steps));
