@@ -21,7 +21,7 @@ trap 'rm -rf "$D"' EXIT
 
 $BIN bench --threads "$THREADS" --no-train | tee "$D/probe"
 # the peak llmscale's own MFU uses (its cached probe), so every MFU below agrees
-PEAK=$($BIN bench --model micro --steps 1 --threads "$THREADS" --no-probe | sed -n 's/.* of \([0-9.]*\) GFLOP\/s.*/\1/p')
+PEAK=$($BIN bench --model micro --batch 1 --seq 8 --steps 1 --threads "$THREADS" --no-probe | sed -n 's/.* of \([0-9.]*\) GFLOP\/s.*/\1/p')
 DTYPES=fp32
 if $BIN bench --threads "$THREADS" --no-probe --no-train --dtype bf16 >/dev/null 2>&1; then DTYPES="fp32 bf16"; fi
 HAVE_TORCH=1
