@@ -34,7 +34,7 @@ $(BUILD)/%.o: %.c
 
 # the transcendental-heavy elementwise kernels vectorise expf/tanhf only with
 # -ffast-math (glibc's libmvec); they are written not to need inf/NaN semantics
-$(BUILD)/src/kernels/cpu/gelu.o $(BUILD)/src/kernels/cpu/crossentropy.o: CFLAGS += -ffast-math
+$(BUILD)/src/kernels/cpu/gelu.o $(BUILD)/src/kernels/cpu/crossentropy.o $(BUILD)/src/kernels/cpu/attention.o: CFLAGS += -ffast-math
 
 # the matmul micro-kernels use AVX-512, AVX512_BF16 and AMX intrinsics; gemm.c
 # calls them only after checking the CPU at run time

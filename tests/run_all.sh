@@ -25,6 +25,7 @@ run unit-data       build/tests/test_data
 run unit-probe      build/tests/test_probe
 run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
 run unit-gemm       build/tests/test_gemm
+run unit-kernels    build/tests/test_kernels
 run bf16-curve      sh tests/test_bf16_curve.sh build/llmscale
 run cli-tour        sh tests/test_cli.sh build/llmscale
 run resume          sh tests/test_resume.sh build/llmscale

@@ -24,6 +24,9 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t
 /* --- LayerNorm over C, eps 1e-5: out = (x - mean) * rstd * w + b */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int N, int C);
+/* res = a + b (the residual add), then out = LN(res): one pass */
+void residual_layernorm_forward(float *res, float *out, float *mean, float *rstd, const float *a,
+                                const float *b, const float *w, const float *bias, int N, int C);
 /* dx += ..., dw += ..., db += ... */
 void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, const float *mean, const float *rstd, int N, int C);
@@ -43,12 +46,17 @@ void matmul_forward(float *out, const float *x, const float *W, const float *bia
 void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x,
                      const float *W, int N, int C, int OC);
 
-/* --- causal multi-head self-attention on qkv (B,T,3C) = [q | k | v];
- * att (B,NH,T,T) keeps the softmax probabilities for backward. */
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv is written (not accumulated) */
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
-                        int T, int C, int NH);
+/* --- causal multi-head self-attention on qkv (B,T,3C) = [q | k | v].
+ * The model's version (flash-attention style, see attention.c) keeps only
+ * lse (B,NH,T), the log-sum-exp of each row's scores, for backward. */
+void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
+/* dqkv is written (not accumulated); out and lse are the forward's */
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, int B, int T, int C, int NH);
+/* Reference versions: att (B,NH,T,T) keeps the softmax probabilities. */
+void attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
+                            int T, int C, int NH);
 
 /* --- GELU, tanh approximation */
 void gelu_forward(float *out, const float *x, long n);
