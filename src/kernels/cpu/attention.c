@@ -38,6 +38,16 @@
 
 #define ATT_TILE 16 /* keys per tile of the online softmax */
 
+/* 16 floats as one vector (a zmm register with AVX-512; GCC splits it
+ * otherwise); loads and stores through memcpy, so any alignment works. */
+typedef float v16 __attribute__((vector_size(64)));
+static inline v16 load16(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
 void attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     double t0_ = ls_prof_begin();
     int hs = C / NH, C3 = 3 * C;
@@ -128,46 +138,60 @@ void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, co
     ls_prof_end(LS_PROF_ATTENTION, t0_);
 }
 
-/* K (or V) of head h of sequence b, transposed: dst[i*T + t] = src_t[i] */
-static void gather_transposed(float *dst, const float *qkv, int which, int b, int h, int T, int C, int hs) {
+/* Head h of sequence b, gathered into contiguous scratch: Kt transposed
+ * (hs x T, so a row of scores is a run of contiguous FMAs), and V, Q rows
+ * (T x hs). */
+static void gather_head(float *restrict Kt, float *restrict Vh, float *restrict Qh, const float *qkv,
+                        int b, int h, int T, int Tp, int C, int hs) {
     int C3 = 3 * C;
     for (int t = 0; t < T; t++) {
-        const float *src = qkv + ((long)b * T + t) * C3 + which * C + h * hs;
-        for (int i = 0; i < hs; i++) dst[(long)i * T + t] = src[i];
+        const float *row = qkv + ((long)b * T + t) * C3 + h * hs;
+        for (int i = 0; i < hs; i++) Kt[(long)i * Tp + t] = row[C + i];
+        memcpy(Vh + (long)t * hs, row + 2 * C, sizeof(float) * hs);
+        if (Qh) memcpy(Qh + (long)t * hs, row, sizeof(float) * hs);
     }
 }
 
-/* s[j] = scale * q . k_{t0+j} for j < n, from the transposed keys */
-static inline void scores(float *s, const float *q, const float *Kt, int t0, int n, int T, int hs,
-                          float scale) {
-    for (int j = 0; j < n; j++) s[j] = 0.0f;
-    for (int i = 0; i < hs; i++) {
-        const float *k = Kt + (long)i * T + t0;
-        float qi = q[i];
-        for (int j = 0; j < n; j++) s[j] += qi * k[j];
+/* s[j] = scale * q . k_{t0+j} for j < n (rounded up to whole tiles: Kt rows
+ * are zero-padded to Tp), from the transposed keys. Each tile of 16 scores
+ * stays in one vector register while the hs products accumulate into it. */
+static inline void scores(float *restrict s, const float *restrict q, const float *restrict Kt, int t0,
+                          int n, int Tp, int hs, float scale) {
+    for (int j0 = 0; j0 < n; j0 += ATT_TILE) {
+        v16 acc = {0};
+        for (int i = 0; i < hs; i++) acc += q[i] * load16(Kt + (long)i * Tp + t0 + j0);
+        store16(s + j0, acc * scale);
     }
-    for (int j = 0; j < n; j++) s[j] *= scale;
+}
+
+/* y += a * x over n floats (n a multiple of 16 takes the vector path) */
+static inline void axpy(float *restrict y, float a, const float *restrict x, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) store16(y + i, load16(y + i) + a * load16(x + i));
+    for (; i < n; i++) y[i] += a * x[i];
 }
 
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH) {
     double t0_ = ls_prof_begin();
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
+    int Tp = (T + ATT_TILE - 1) / ATT_TILE * ATT_TILE;
 #pragma omp parallel
     {
-        float *Kt = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
+        float *Kt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
+        float *Vh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
+        float *o = ls_calloc((size_t)hs, sizeof(float), "attention scratch");
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                gather_transposed(Kt, qkv, 1, b, h, T, C, hs);
+                gather_head(Kt, Vh, NULL, qkv, b, h, T, Tp, C, hs);
                 for (int t = 0; t < T; t++) {
                     const float *q = qkv + ((long)b * T + t) * C3 + h * hs;
-                    float *o = out + ((long)b * T + t) * C + h * hs;
                     float m = 0.0f, l = 0.0f, s[ATT_TILE];
                     for (int i = 0; i < hs; i++) o[i] = 0.0f;
                     for (int t2 = 0; t2 <= t; t2 += ATT_TILE) {
                         int n = t - t2 + 1 < ATT_TILE ? t - t2 + 1 : ATT_TILE; /* causal: keys <= t */
-                        scores(s, q, Kt, t2, n, T, hs, scale);
+                        scores(s, q, Kt, t2, n, Tp, hs, scale);
                         float mt = s[0];
                         for (int j = 1; j < n; j++) mt = s[j] > mt ? s[j] : mt;
                         if (t2 == 0 || mt > m) { /* new running max: rescale what we have */
@@ -176,82 +200,100 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
                             for (int i = 0; i < hs; i++) o[i] *= alpha;
                             m = mt;
                         }
+                        for (int j = 0; j < n; j++) s[j] = expf(s[j] - m);
                         for (int j = 0; j < n; j++) {
-                            float p = expf(s[j] - m);
-                            const float *v = qkv + ((long)b * T + t2 + j) * C3 + 2 * C + h * hs;
-                            l += p;
-                            for (int i = 0; i < hs; i++) o[i] += p * v[i];
+                            l += s[j];
+                            axpy(o, s[j], Vh + (long)(t2 + j) * hs, hs);
                         }
                     }
-                    float inv = 1.0f / l;
-                    for (int i = 0; i < hs; i++) o[i] *= inv;
+                    float inv = 1.0f / l, *dst = out + ((long)b * T + t) * C + h * hs;
+                    for (int i = 0; i < hs; i++) dst[i] = o[i] * inv;
                     lse[((long)b * NH + h) * T + t] = m + logf(l);
                 }
             }
         ls_free(Kt);
+        ls_free(Vh);
+        ls_free(o);
     }
     ls_prof_end(LS_PROF_ATTENTION, t0_);
 }
 
+/* Backward, per head, in blocks of ATT_TILE query rows: first each row's
+ * probabilities a (recomputed from lse) and score gradients ds, then
+ *   dq_t = sum_j ds[t][j] k_j                      (a row at a time)
+ *   dK_j += sum_t ds[t][j] q_t,  dV_j += sum_t a[t][j] dout_t
+ * with the whole block's rows applied to one dK/dV row while it is loaded,
+ * so those rank-1 updates cost one read-modify-write per block, not per row. */
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                         const float *lse, int B, int T, int C, int NH) {
     double t0_ = ls_prof_begin();
-    int hs = C / NH, C3 = 3 * C;
+    int hs = C / NH, C3 = 3 * C, QB = ATT_TILE;
     float scale = 1.0f / sqrtf((float)hs);
+    int Tp = (T + ATT_TILE - 1) / ATT_TILE * ATT_TILE;
 #pragma omp parallel
     {
-        float *Kt = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
-        float *Vt = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
-        float *a = ls_calloc((size_t)T, sizeof(float), "attention scratch");
-        float *ds = ls_calloc((size_t)T, sizeof(float), "attention scratch");
+        /* per head: Kt, Vt (hs x Tp) transposed; Q, K rows, dK, dV (T x hs);
+         * one block's probabilities and score gradients (QB x Tp) */
+        float *Kt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
+        float *Vt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
+        float *Vh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
+        float *Qh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
+        float *Kh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
+        float *dK = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
+        float *dV = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
+        float *P = ls_calloc((size_t)QB * Tp, sizeof(float), "attention scratch");
+        float *dS = ls_calloc((size_t)QB * Tp, sizeof(float), "attention scratch");
+        float *dq = ls_calloc((size_t)hs, sizeof(float), "attention scratch");
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                gather_transposed(Kt, qkv, 1, b, h, T, C, hs);
-                gather_transposed(Vt, qkv, 2, b, h, T, C, hs);
-                for (int t = 0; t < T; t++) {
-                    float *d = dqkv + ((long)b * T + t) * C3 + h * hs;
-                    memset(d, 0, sizeof(float) * hs);
-                    memset(d + C, 0, sizeof(float) * hs);
-                    memset(d + 2 * C, 0, sizeof(float) * hs);
-                }
-                for (int t = 0; t < T; t++) {
-                    const float *q = qkv + ((long)b * T + t) * C3 + h * hs;
-                    const float *dout_t = dout + ((long)b * T + t) * C + h * hs;
-                    const float *out_t = out + ((long)b * T + t) * C + h * hs;
-                    float *dq = dqkv + ((long)b * T + t) * C3 + h * hs;
-                    float L = lse[((long)b * NH + h) * T + t];
-                    int n = t + 1;
-                    /* the row's probabilities, recomputed: a = exp(s - lse) */
-                    scores(a, q, Kt, 0, n, T, hs, scale);
-                    for (int j = 0; j < n; j++) a[j] = expf(a[j] - L);
-                    /* da[j] = dout_t . v_j, from the transposed values */
-                    for (int j = 0; j < n; j++) ds[j] = 0.0f;
+                gather_head(Kt, Vh, Qh, qkv, b, h, T, Tp, C, hs);
+                for (int t = 0; t < T; t++)
                     for (int i = 0; i < hs; i++) {
-                        const float *v = Vt + (long)i * T;
-                        float g = dout_t[i];
-                        for (int j = 0; j < n; j++) ds[j] += g * v[j];
+                        Vt[(long)i * Tp + t] = Vh[(long)t * hs + i];
+                        Kh[(long)t * hs + i] = Kt[(long)i * Tp + t];
                     }
-                    float dot = 0.0f; /* sum_j a[j] da[j] = dout_t . out_t */
-                    for (int i = 0; i < hs; i++) dot += dout_t[i] * out_t[i];
-                    for (int j = 0; j < n; j++) ds[j] = a[j] * (ds[j] - dot) * scale;
-                    for (int j = 0; j < n; j++) {
-                        const float *k = qkv + ((long)b * T + j) * C3 + C + h * hs;
-                        float *dk = dqkv + ((long)b * T + j) * C3 + C + h * hs;
-                        float *dv = dqkv + ((long)b * T + j) * C3 + 2 * C + h * hs;
-                        float dsj = ds[j], aj = a[j];
-                        for (int i = 0; i < hs; i++) {
-                            dq[i] += dsj * k[i];
-                            dk[i] += dsj * q[i];
-                            dv[i] += aj * dout_t[i];
+                memset(dK, 0, sizeof(float) * hs * T);
+                memset(dV, 0, sizeof(float) * hs * T);
+                for (int t0 = 0; t0 < T; t0 += QB) {
+                    int nb = T - t0 < QB ? T - t0 : QB, nkeys = t0 + nb; /* keys this block sees */
+                    for (int r = 0; r < nb; r++) {
+                        int t = t0 + r, n = t + 1;
+                        const float *q = Qh + (long)t * hs;
+                        const float *dout_t = dout + ((long)b * T + t) * C + h * hs;
+                        const float *out_t = out + ((long)b * T + t) * C + h * hs;
+                        float L = lse[((long)b * NH + h) * T + t];
+                        float *a = P + (long)r * Tp, *ds = dS + (long)r * Tp;
+                        /* the row's probabilities, recomputed: a = exp(s - lse); 0 past t */
+                        scores(a, q, Kt, 0, n, Tp, hs, scale);
+                        for (int j = 0; j < n; j++) a[j] = expf(a[j] - L);
+                        for (int j = n; j < nkeys; j++) a[j] = 0.0f;
+                        /* da[j] = dout_t . v_j; sum_j a[j] da[j] = dout_t . out_t */
+                        scores(ds, dout_t, Vt, 0, n, Tp, hs, 1.0f);
+                        float dot = 0.0f;
+                        for (int i = 0; i < hs; i++) dot += dout_t[i] * out_t[i];
+                        for (int j = 0; j < n; j++) ds[j] = a[j] * (ds[j] - dot) * scale;
+                        for (int j = n; j < nkeys; j++) ds[j] = 0.0f;
+                        for (int i = 0; i < hs; i++) dq[i] = 0.0f;
+                        for (int j = 0; j < n; j++) axpy(dq, ds[j], Kh + (long)j * hs, hs);
+                        memcpy(dqkv + ((long)b * T + t) * C3 + h * hs, dq, sizeof(float) * hs);
+                    }
+                    for (int j = 0; j < nkeys; j++) {
+                        float *restrict dk = dK + (long)j * hs, *restrict dv = dV + (long)j * hs;
+                        for (int r = j > t0 ? j - t0 : 0; r < nb; r++) { /* rows t >= j only */
+                            axpy(dk, dS[(long)r * Tp + j], Qh + (long)(t0 + r) * hs, hs);
+                            axpy(dv, P[(long)r * Tp + j], dout + ((long)b * T + t0 + r) * C + h * hs, hs);
                         }
                     }
                 }
+                for (int t = 0; t < T; t++) {
+                    float *d = dqkv + ((long)b * T + t) * C3 + h * hs;
+                    memcpy(d + C, dK + (long)t * hs, sizeof(float) * hs);
+                    memcpy(d + 2 * C, dV + (long)t * hs, sizeof(float) * hs);
+                }
             }
-        ls_free(Kt);
-        ls_free(Vt);
-        ls_free(a);
-        ls_free(ds);
+        ls_free(Kt), ls_free(Vt), ls_free(Vh), ls_free(Qh), ls_free(Kh), ls_free(dK), ls_free(dV);
+        ls_free(P), ls_free(dS), ls_free(dq);
     }
     ls_prof_end(LS_PROF_ATTENTION, t0_);
 }
