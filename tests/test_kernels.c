@@ -112,6 +112,7 @@ int main(void) {
     test_attention(2, 37, 64, 4, 1.0f);   /* across tile boundaries */
     test_attention(1, 64, 48, 3, 3.0f);   /* large scores: the running max moves */
     test_attention(3, 130, 128, 2, 2.0f); /* head size 64, several tiles */
+    test_attention(2, 45, 72, 3, 2.0f);   /* head size 24: the scalar tail */
     test_residual_layernorm();
     test_classifier();
     return check_summary();
