@@ -27,7 +27,10 @@ static void usage(FILE *f) {
             "\n"
             "Measure this machine (fp32 FMA peak, sgemm GFLOP/s, memory bandwidth) and time N\n"
             "training steps (forward + backward + AdamW) on random tokens; prints the median step,\n"
-            "tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured peak).\n"
+            "tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured fp32 FMA peak; with\n"
+            "--dtype bf16 the same fp32 denominator, so bf16 can exceed 100%%), and where the time\n"
+            "goes: matmuls, attention, layernorm, GELU, classifier+loss, embedding, optimizer,\n"
+            "communication (median ms per phase; timers are on only in this command).\n"
             "  --batch B     micro-batch (default 4)\n"
             "  --seq T       sequence length (default 64)\n"
             "  --steps N     timed steps after one warm-up step (default 5)\n"
@@ -80,6 +83,11 @@ int cmd_bench(int argc, char **argv) {
         printf("sgemm 768x2304x256:    %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(256, 2304, 768));
         printf("sgemm 256x768x3072:    %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(256, 768, 3072));
         printf("sgemm 1024x1024x1024:  %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(1024, 1024, 1024));
+        LsGemmType engines[] = {LS_GEMM_F32, LS_GEMM_BF16_AVX512, LS_GEMM_BF16_AMX};
+        for (int e = 0; e < 3; e++)
+            if (gemm_supported(engines[e]))
+                printf("own gemm 256x2304x768: %8.1f GFLOP/s  (%s)\n",
+                       ls_probe_gemm_gflops(engines[e], 256, 2304, 768), gemm_name(engines[e]));
         printf("memory bandwidth:      %8.1f GB/s\n", ls_probe_mem_gbs());
     } else {
         peak = ls_peak_gflops_cached(nth, 0);
@@ -137,8 +145,8 @@ int cmd_bench(int argc, char **argv) {
     double tok_s = B * T / (med / 1e3);
     double gflops = gpt_flops_per_token(&cfg, T) * tok_s / 1e9;
     printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
-           "MFU %.1f%% of %.1f GFLOP/s\n", med, ms[0], ms[steps - 1], steps, tok_s, gflops,
-           100.0 * gflops / peak, peak);
+           "MFU %.1f%% of %.1f GFLOP/s (the fp32 FMA peak)\n", med, ms[0], ms[steps - 1], steps, tok_s,
+           gflops, 100.0 * gflops / peak, peak);
     printf("steps (ms, sorted):");
     for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
     printf("\n");
