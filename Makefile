@@ -1,7 +1,8 @@
 # llmscale - build, demo, tests, benchmark.
 #   make demo   install missing Debian packages, build, train a small GPT ~2 min, sample
 #   make test   install missing packages, build, run the whole test suite
-#   make bench  tokens/s and MFU of GPT-2 124M shape (B=4, T=64, 2 threads)
+#   make bench  GPT-2 124M shape (B=4, T=64 and 256, 2 threads): per-phase times, tokens/s,
+#               MFU, fp32 and bf16, against the PyTorch reference model (bench/run.sh)
 CC      ?= gcc
 OPT     ?= -O3 -march=native -fno-math-errno
 # OpenBLAS through CBLAS (Debian's default, pthread build). BLAS_LIBS can point
@@ -61,7 +62,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory -j2 asan
 	@sh tests/run_all.sh
 
-bench: deps
+bench: test-deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
 
