@@ -13,5 +13,6 @@ LsDtype dtype_flag_apply(int argc, char **argv, int *i) {
     else if (!strcmp(s, "bf16")) t = LS_DTYPE_BF16;
     else ls_fatal("--dtype: '%s' must be fp32 or bf16", s);
     matmul_set_dtype(t);
+    if (t == LS_DTYPE_BF16) ls_info("matrix products in bf16 (fp32 sums): %s", matmul_describe());
     return t;
 }
