@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/cpu/gemm.h"
@@ -86,6 +87,12 @@ static void one_case(LsGemmType type, int layout, int M, int N, int K, int accum
 }
 
 int main(void) {
+    /* engine availability follows the CPU's features (on any machine) */
+    CHECK(gemm_supported(LS_GEMM_F32) == ls_cpu_has_avx512(), "fp32 engine <=> AVX-512");
+    CHECK(gemm_supported(LS_GEMM_BF16_AVX512) == ls_cpu_has_avx512bf16(), "vdpbf16ps engine <=> AVX512_BF16");
+    CHECK(gemm_supported(LS_GEMM_BF16) == (gemm_supported(LS_GEMM_BF16_AVX512) || gemm_supported(LS_GEMM_BF16_AMX)),
+          "bf16 = the best available engine");
+    CHECK(gemm_resolve(LS_GEMM_BF16) != LS_GEMM_BF16, "bf16 resolves to an engine");
     LsGemmType types[] = {LS_GEMM_F32, LS_GEMM_BF16_AVX512, LS_GEMM_BF16_AMX};
     for (int t = 0; t < 3; t++) {
         LsGemmType type = types[t];
