@@ -1,19 +1,20 @@
 /* gemm.c - blocking, packing and threading around the micro-kernels of
  * gemm_avx512.c (see gemm.h for the interface).
  *
- * The loops, for C (M x N) (+)= A (M x K) B (K x N):
- *   for each slice of KC values of k:
- *     pack all of A's rows for the slice into MR-row micro-panels (shared by
- *     the threads; a micro-panel, MR x KC, stays in L1 while it is used);
- *     each thread takes blocks of NB columns of B in turn, packs its block
- *     (KC x NB, sized for L2) into NR-column micro-panels, and for every A
- *     micro-panel sweeps the block's B micro-panels, adding each MR x NR tile
- *     into C.
- * Packing is where strides are resolved (so x W^T, dy W and dy^T x all run
- * the same kernel), where bf16 rounding happens, and where the ragged edges
- * are zero-padded (the kernel always computes a full tile; only the valid
- * part is written). Each element of C is owned by one thread per k slice and
- * the k slices run in order, so results do not depend on the thread count. */
+ * For C (M x N) (+)= A (M x K) B (K x N):
+ *   1. orientation: compute C, or C^T = B^T A^T, whichever lets the larger
+ *      operand be packed by a vector packer (x W^T becomes W x^T);
+ *   2. the threads split the larger of C's two dimensions. The operand along
+ *      the other dimension is "shared": for each slice of KC values of k it
+ *      is packed once (each thread packs a run of its micro-panels), then a
+ *      barrier. The operand along the split dimension is cut into blocks
+ *      (sized for L2); a thread packs its block privately and multiplies it
+ *      with every shared micro-panel, tile by tile, adding into C.
+ * Packing is where strides are resolved (x W^T, dy W and dy^T x run the same
+ * kernels), where bf16 rounding happens, and where ragged edges are
+ * zero-padded (the kernel always computes a full tile; only the valid part
+ * is written). Each element of C is owned by one thread per k slice and the
+ * slices run in order, so results do not depend on the thread count. */
 #include "gemm.h"
 
 #include <omp.h>
