@@ -1,7 +1,8 @@
 # llmscale - build, demo, tests, benchmark.
 #   make demo   install missing Debian packages, build, train a small GPT ~2 min, sample
 #   make test   install missing packages, build, run the whole test suite
-#   make bench  tokens/s and MFU of GPT-2 124M shape (B=4, T=64, 2 threads)
+#   make bench  GPT-2 124M shape (B=4, T=64 and 256, 2 threads): per-phase times, tokens/s,
+#               MFU, fp32 and bf16, against the PyTorch reference model (bench/run.sh)
 CC      ?= gcc
 OPT     ?= -O3 -march=native -fno-math-errno
 # OpenBLAS through CBLAS (Debian's default, pthread build). BLAS_LIBS can point
@@ -43,7 +44,11 @@ $(BUILD)/src/parallel/mpi_backend.o: CFLAGS += $(MPI_CFLAGS)
 
 # the transcendental-heavy elementwise kernels vectorise expf/tanhf only with
 # -ffast-math (glibc's libmvec); they are written not to need inf/NaN semantics
-$(BUILD)/src/kernels/cpu/gelu.o $(BUILD)/src/kernels/cpu/crossentropy.o: CFLAGS += -ffast-math
+$(BUILD)/src/kernels/cpu/gelu.o $(BUILD)/src/kernels/cpu/crossentropy.o $(BUILD)/src/kernels/cpu/attention.o: CFLAGS += -ffast-math
+
+# the matmul micro-kernels use AVX-512, AVX512_BF16 and AMX intrinsics; gemm.c
+# calls them only after checking the CPU at run time
+$(BUILD)/src/kernels/cpu/gemm_avx512.o: CFLAGS += -mavx512f -mavx512bf16 -mamx-tile -mamx-bf16
 
 $(BUILD)/libllmscale.a: $(LIB_OBJ)
 	@rm -f $@
@@ -66,7 +71,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory -j2 asan
 	@sh tests/run_all.sh
 
-bench: deps
+bench: test-deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
 

@@ -29,6 +29,9 @@ run plan-published  build/tests/test_plan
 run plan-cli-asan   sh tests/test_plan.sh build-asan/llmscale
 run plan-cpu-local  sh tests/test_plan_cpu.sh build/llmscale
 run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
+run unit-gemm       build/tests/test_gemm
+run unit-kernels    build/tests/test_kernels
+run bf16-curve      sh tests/test_bf16_curve.sh build/llmscale
 run cli-tour        sh tests/test_cli.sh build/llmscale
 run resume          sh tests/test_resume.sh build/llmscale
 run bad-input-asan  sh tests/test_bad_input.sh build-asan/llmscale

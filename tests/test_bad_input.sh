@@ -159,6 +159,9 @@ expect_error "train --global-batch 5 --batch 2" train_micro --global-batch 5
 expect_error "train --lr-schedule weird" train_micro --lr-schedule weird
 expect_error "train --shuffle maybe" train_micro --shuffle maybe
 expect_error "train --threads 0" train_micro --threads 0
+expect_error "train --dtype fp16 (not a dtype)" train_micro --dtype fp16
+expect_error "train --dtype without a value" train_micro --dtype
+expect_error "bench --dtype BF16 (case matters)" "$BIN" bench --no-probe --no-train --dtype BF16
 expect_error "train --peak-gflops -1" train_micro --peak-gflops -1
 expect_error "train env MICRO_BATCH=abc" env MICRO_BATCH=abc "$BIN" train --data "$D" --model micro --steps 2 --peak-gflops 100
 expect_error "train no model shape" "$BIN" train --data "$D" --steps 2 --peak-gflops 100

@@ -4,6 +4,7 @@
 # truth, and compare the C trainer with build/tests/test_reference.
 set -eu
 BIN=${1:-build/tests/test_reference}
+LLMSCALE=${2:-build/llmscale}
 PY=/usr/bin/python3
 REF=tests/reference/gpt_ref.py
 D=$(mktemp -d)
@@ -20,6 +21,13 @@ run_case() {
     $PY $REF run --model "$D/$name.model" --batch "$D/$name.batch" --out "$D/$name.ref" --steps "$S" \
         --grad-accum "$A" --grad-clip "$CLIP" --lr "$LR" --eps "$EPS" --beta1 0.9 --beta2 0.95 --weight-decay 0.1 >/dev/null
     "$BIN" "$D/$name.model" "$D/$name.batch" "$D/$name.ref" "$S" "$A" "$CLIP" "$LR" 0.9 0.95 "$EPS" 0.1 || status=1
+    # the same truth against bf16 matrix products (looser tolerances, see test_reference.c),
+    # where the CPU has them
+    if "$LLMSCALE" bench --no-probe --no-train --dtype bf16 >/dev/null 2>&1; then
+        echo "-- $name, --dtype bf16"
+        LLMSCALE_TEST_DTYPE=bf16 "$BIN" "$D/$name.model" "$D/$name.batch" "$D/$name.ref" "$S" "$A" "$CLIP" "$LR" \
+            0.9 0.95 "$EPS" 0.1 || status=1
+    fi
 }
 # plain: one micro-batch per step, no clipping, T < maxT, vocab padded 100 -> 128
 run_case plain      2 32 4 16 100   2 8 3    10 1 0 1e-3 1e-8

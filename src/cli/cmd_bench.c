@@ -13,11 +13,13 @@
 #include "../core/rng.h"
 #include "../core/timer.h"
 #include "../kernels/cpu/probe.h"
+#include "../kernels/cpu/profile.h"
 #include "../model/gpt.h"
 #include "../plan/calib.h"
 #include "../plan/cost.h"
 #include "../train/optimizer.h"
 #include "args.h"
+#include "dtype_flag.h"
 #include "commands.h"
 #include "model_flags.h"
 
@@ -27,7 +29,10 @@ static void usage(FILE *f) {
             "\n"
             "Measure this machine (fp32 FMA peak, sgemm GFLOP/s, memory bandwidth) and time N\n"
             "training steps (forward + backward + AdamW) on random tokens; prints the median step,\n"
-            "tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured peak).\n"
+            "tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured fp32 FMA peak; with\n"
+            "--dtype bf16 the same fp32 denominator, so bf16 can exceed 100%%), and where the time\n"
+            "goes: matmuls, attention, layernorm, GELU, classifier+loss, embedding, optimizer,\n"
+            "communication (median ms per phase; timers are on only in this command).\n"
             "  --batch B     micro-batch (default 4)\n"
             "  --seq T       sequence length (default 64)\n"
             "  --steps N     timed steps after one warm-up step (default 5)\n"
@@ -37,8 +42,13 @@ static void usage(FILE *f) {
             "  --comm        instead: collective micro-benchmark (run under mpirun -np N): all-reduce,\n"
             "                reduce-scatter, all-gather of 4 KB .. --comm-max-mb MB (default 128),\n"
             "                algbw and busbw as nccl-tests define them; --iters K (default 5)\n"
+            "  --dtype fp32|bf16  precision of the matrix products (default fp32; see 'train --help')\n"
             "model (default: --model gpt2, the GPT-2 124M shape):\n");
     model_flags_help(f);
+}
+
+static double median_sorted(const double *v, int n) {
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -65,6 +75,7 @@ int cmd_bench(int argc, char **argv) {
         else if (ls_flag(a, "--comm")) comm = 1;
         else if (ls_flag(a, "--comm-max-mb")) comm_mb = (int)ls_int_arg(argc, argv, &i, 1, 4096);
         else if (ls_flag(a, "--iters")) iters = (int)ls_int_arg(argc, argv, &i, 1, 10000);
+        else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);
         else ls_unknown_flag("bench", a);
     }
     if (threads > 0) {
@@ -83,6 +94,11 @@ int cmd_bench(int argc, char **argv) {
         printf("sgemm 768x2304x256:    %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(256, 2304, 768));
         printf("sgemm 256x768x3072:    %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(256, 768, 3072));
         printf("sgemm 1024x1024x1024:  %8.1f GFLOP/s\n", ls_probe_sgemm_gflops(1024, 1024, 1024));
+        LsGemmType engines[] = {LS_GEMM_F32, LS_GEMM_BF16_AVX512, LS_GEMM_BF16_AMX};
+        for (int e = 0; e < 3; e++)
+            if (gemm_supported(engines[e]))
+                printf("own gemm 256x2304x768: %8.1f GFLOP/s  (%s)\n",
+                       ls_probe_gemm_gflops(engines[e], 256, 2304, 768), gemm_name(engines[e]));
         printf("memory bandwidth:      %8.1f GB/s\n", ls_probe_mem_gbs());
         /* the calibration `plan --gpu cpu-local` reads (src/plan/calib.h) */
         plan_calib_measure(&calib, nth);
@@ -114,35 +130,58 @@ int cmd_bench(int argc, char **argv) {
         y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
     }
     double *ms = calloc((size_t)steps, sizeof(double));
-    double *phase = calloc((size_t)steps * 3, sizeof(double)); /* forward, backward, optimizer */
-    printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d\n",
-           cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T);
+    /* per step: forward, backward, optimizer, then the kernel phases of profile.h */
+    enum { NP = 3 + LS_PROF_NPHASES };
+    double *phase = calloc((size_t)steps * NP, sizeof(double));
+    printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d, matmuls %s\n",
+           cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T,
+           matmul_describe());
     for (int s = -1; s < steps; s++) {
+        ls_prof_reset();
+        ls_prof_on = 1;
         double t0 = ls_now_s();
         gpt_zero_grad(&m);
         gpt_forward(&m, x, y, B, T);
         double t1 = ls_now_s();
         gpt_backward(&m, 1.0f / (B * T));
         double t2 = ls_now_s();
+        double to = ls_prof_begin();
         adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
+        ls_prof_end(LS_PROF_OPTIMIZER, to);
         double t3 = ls_now_s();
+        ls_prof_on = 0;
         if (s >= 0) {
             ms[s] = (t3 - t0) * 1e3;
             phase[s] = (t1 - t0) * 1e3;
             phase[steps + s] = (t2 - t1) * 1e3;
             phase[2 * steps + s] = (t3 - t2) * 1e3;
+            for (int k = 0; k < LS_PROF_NPHASES; k++) phase[(3 + k) * steps + s] = ls_prof_sec[k] * 1e3;
         }
     }
     qsort(ms, (size_t)steps, sizeof(double), cmp_double);
-    for (int k = 0; k < 3; k++) qsort(phase + (size_t)k * steps, (size_t)steps, sizeof(double), cmp_double);
-    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    for (int k = 0; k < NP; k++) qsort(phase + (size_t)k * steps, (size_t)steps, sizeof(double), cmp_double);
+    double med = median_sorted(ms, steps);
     double tok_s = B * T / (med / 1e3);
     double gflops = gpt_flops_per_token(&cfg, T) * tok_s / 1e9;
     printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
-           "MFU %.1f%% of %.1f GFLOP/s\n", med, ms[0], ms[steps - 1], steps, tok_s, gflops,
-           100.0 * gflops / peak, peak);
+           "MFU %.1f%% of %.1f GFLOP/s (the fp32 FMA peak)\n", med, ms[0], ms[steps - 1], steps, tok_s,
+           gflops, 100.0 * gflops / peak, peak);
+    printf("steps (ms, sorted):");
+    for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
+    printf("\n");
     printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, AdamW %.1f\n",
-           phase[steps / 2], phase[steps + steps / 2], phase[2 * steps + steps / 2]);
+           median_sorted(phase, steps), median_sorted(phase + steps, steps),
+           median_sorted(phase + 2 * steps, steps));
+    printf("where the time goes (median ms per step, %% of the median step):\n");
+    double accounted = 0;
+    for (int k = 0; k < LS_PROF_NPHASES; k++) {
+        double v = median_sorted(phase + (size_t)(3 + k) * steps, steps);
+        accounted += v;
+        printf("  %-18s %8.1f  %5.1f%%%s\n", ls_prof_name((LsProfPhase)k), v, 100.0 * v / med,
+               k == LS_PROF_COMM ? "  (one process: no communication)" : "");
+    }
+    printf("  %-18s %8.1f  %5.1f%%  (zero-grad, loss sum, untimed glue)\n", "other", med - accounted,
+           100.0 * (med - accounted) / med);
     /* what `llmscale plan --gpu cpu-local` predicts for this run */
     if (!have_calib) plan_calib_get(&calib, nth);
     PlanLayout lay = {1, 1, 1, 1, 0, 0, PLAN_RECOMPUTE_NONE, B, T, 1};

@@ -12,6 +12,7 @@
 #include "../train/checkpoint.h"
 #include "../train/trainer.h"
 #include "args.h"
+#include "dtype_flag.h"
 #include "commands.h"
 #include "model_flags.h"
 
@@ -76,6 +77,7 @@ static void usage(FILE *f) {
             "  --threads N         OpenMP + OpenBLAS threads per process (default: all cores, divided\n"
             "                      among the ranks on a node; or OMP_NUM_THREADS)\n"
             "  --peak-gflops X     peak used for MFU (default: measured fp32 FMA probe, cached)\n"
+            DTYPE_FLAG_HELP
             "\n"
             "Every step prints: loss, lr, gradient norm, time, tokens/s, achieved GFLOP/s and MFU\n"
             "(model FLOPs 6N + 12*L*C*T per token, PaLM's count), resident memory; and appends the\n"
@@ -142,6 +144,7 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--zero")) o.zero = (int)ls_int_arg(argc, argv, &i, 0, 3);
         else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
         else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
+        else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);
         else ls_unknown_flag("train", a);
     }
     (void)val_every_set;

@@ -1,6 +1,11 @@
 /* cpu.c - see cpu.h. */
 #include "cpu.h"
 
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +75,22 @@ int ls_cpu_has_avx512bf16(void) {
 #else
     return 0;
 #endif
+}
+
+int ls_cpu_enable_amx_bf16(void) {
+    static int state = -1; /* -1 not asked yet, else the answer */
+    if (state >= 0) return state;
+    state = 0;
+#if LS_X86 && defined(__linux__)
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return state;
+    if (!((edx >> 22) & 1u) || !((edx >> 24) & 1u)) return state; /* AMX-BF16, AMX-TILE */
+    /* Linux enables the 8 KiB tile data state per process, on request
+     * (ARCH_REQ_XCOMP_PERM = 0x1023 for XFEATURE_XTILEDATA = 18); a kernel
+     * or hypervisor that refuses leaves us on the AVX-512 path. */
+    state = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
+    return state;
 }
 
 int ls_cpu_has_avx2_fma(void) {

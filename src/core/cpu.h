@@ -18,6 +18,10 @@ int ls_cpu_has_avx512(void);
 /* 1 when AVX512_BF16 (vcvtne2ps2bf16, vdpbf16ps) is usable: CPUID leaf 7
  * sub-leaf 1, EAX bit 5, on top of AVX-512 Foundation. */
 int ls_cpu_has_avx512bf16(void);
+/* 1 when AMX tiles with bf16 products (TDPBF16PS) are usable: CPUID leaf 7
+ * EDX bits 22 and 24, and Linux granted this process the tile state
+ * (arch_prctl; asked once, on the first call). */
+int ls_cpu_enable_amx_bf16(void);
 /* 1 when both AVX2 and FMA3 (256-bit fused multiply-add) are usable. */
 int ls_cpu_has_avx2_fma(void);
 

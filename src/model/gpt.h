@@ -16,6 +16,7 @@
 
 typedef struct {
     /* per local layer (index l - layer_begin), each an array of pointers into one block */
+    /* att: the attention's per-row log-sum-exp (B,NH,T), see kernels.h */
     float **ln1, **ln1_mean, **ln1_rstd, **qkv, **atty, **att, **res2;
     float **ln2, **ln2_mean, **ln2_rstd, **fch, **fch_gelu, **res3;
     float *input;      /* (B,T,C) residual stream entering the stage */

@@ -11,9 +11,11 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "profile.h"
 
 void crossentropy_forward(float *losses, float *lse, const float *logits, const int32_t *target,
                           int N, int V, int Vp) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (long)i * Vp;
@@ -25,10 +27,12 @@ void crossentropy_forward(float *losses, float *lse, const float *logits, const 
         lse[i] = l;
         losses[i] = l - z[target[i]];
     }
+    ls_prof_end(LS_PROF_CLASSIFIER, t0_);
 }
 
 void crossentropy_backward(float *logits, const float *lse, const int32_t *target, float dloss,
                            int N, int V, int Vp) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *z = logits + (long)i * Vp;
@@ -37,4 +41,5 @@ void crossentropy_backward(float *logits, const float *lse, const int32_t *targe
         for (int v = V; v < Vp; v++) z[v] = 0.0f;
         z[target[i]] -= dloss;
     }
+    ls_prof_end(LS_PROF_CLASSIFIER, t0_);
 }

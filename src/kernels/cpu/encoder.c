@@ -6,9 +6,11 @@
 #include <omp.h>
 
 #include "kernels.h"
+#include "profile.h"
 
 void encoder_forward(float *out, const int32_t *tok, const float *wte, const float *wpe, int B,
                      int T, int C) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -17,10 +19,12 @@ void encoder_forward(float *out, const int32_t *tok, const float *wte, const flo
             const float *p = wpe + (long)t * C;
             for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
         }
+    ls_prof_end(LS_PROF_EMBED, t0_);
 }
 
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tok, int B,
                       int T, int C) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel
     {
         int nth = omp_get_num_threads(), id = omp_get_thread_num();
@@ -36,4 +40,5 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t
                 }
             }
     }
+    ls_prof_end(LS_PROF_EMBED, t0_);
 }

@@ -24,9 +24,20 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t
 /* --- LayerNorm over C, eps 1e-5: out = (x - mean) * rstd * w + b */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int N, int C);
+/* res = a + b (the residual add), then out = LN(res): one pass */
+void residual_layernorm_forward(float *res, float *out, float *mean, float *rstd, const float *a,
+                                const float *b, const float *w, const float *bias, int N, int C);
 /* dx += ..., dw += ..., db += ... */
 void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* --- precision of the linear layers (and the LM head): fp32 (default), or
+ * bf16 operands with fp32 accumulation. Process-wide; set once at start-up
+ * (fatal if the CPU cannot run bf16 products). */
+typedef enum { LS_DTYPE_F32, LS_DTYPE_BF16 } LsDtype;
+void matmul_set_dtype(LsDtype t);
+LsDtype matmul_dtype(void);
+const char *matmul_describe(void); /* e.g. "bf16 AMX (tdpbf16ps)" */
 
 /* --- linear layer, W is (OC, C) as in torch.nn.Linear: out = x W^T + bias */
 void matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int C,
@@ -35,12 +46,17 @@ void matmul_forward(float *out, const float *x, const float *W, const float *bia
 void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x,
                      const float *W, int N, int C, int OC);
 
-/* --- causal multi-head self-attention on qkv (B,T,3C) = [q | k | v];
- * att (B,NH,T,T) keeps the softmax probabilities for backward. */
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv is written (not accumulated) */
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
-                        int T, int C, int NH);
+/* --- causal multi-head self-attention on qkv (B,T,3C) = [q | k | v].
+ * The model's version (flash-attention style, see attention.c) keeps only
+ * lse (B,NH,T), the log-sum-exp of each row's scores, for backward. */
+void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH);
+/* dqkv is written (not accumulated); out and lse are the forward's */
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, int B, int T, int C, int NH);
+/* Reference versions: att (B,NH,T,T) keeps the softmax probabilities. */
+void attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
+                            int T, int C, int NH);
 
 /* --- GELU, tanh approximation */
 void gelu_forward(float *out, const float *x, long n);
@@ -58,5 +74,13 @@ void crossentropy_forward(float *losses, float *lse, const float *logits, const 
 /* In place: logits becomes dlogits = (softmax - onehot) * dloss, 0 on padded columns. */
 void crossentropy_backward(float *logits, const float *lse, const int32_t *target, float dloss,
                            int N, int V, int Vp);
+
+/* --- LM head: logits = lnf wte^T and, if targets is not NULL, the loss above */
+void classifier_forward(float *logits, float *losses, float *lse, const float *lnf,
+                        const float *wte, const int32_t *targets, int N, int C, int V, int Vp);
+/* logits becomes dlogits (in place); dlnf written, dwte accumulated */
+void classifier_backward(float *dlnf, float *dwte, float *logits, const float *lse,
+                         const float *lnf, const float *wte, const int32_t *targets, float dloss,
+                         int N, int C, int V, int Vp);
 
 #endif

@@ -12,31 +12,53 @@
 #include <omp.h>
 
 #include "kernels.h"
+#include "profile.h"
+
+/* One row: statistics and normalised output. */
+static inline void layernorm_row(float *oi, float *mean, float *rstd, const float *xi, const float *w,
+                                 const float *b, int C) {
+    float m = 0.0f;
+    for (int c = 0; c < C; c++) m += xi[c];
+    m /= C;
+    float v = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float d = xi[c] - m;
+        v += d * d;
+    }
+    v /= C;
+    float s = 1.0f / sqrtf(v + 1e-5f);
+    for (int c = 0; c < C; c++) oi[c] = (xi[c] - m) * s * w[c] + b[c];
+    *mean = m;
+    *rstd = s;
+}
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int N, int C) {
+    double t0_ = ls_prof_begin();
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++)
+        layernorm_row(out + (long)i * C, mean + i, rstd + i, x + (long)i * C, w, b, C);
+    ls_prof_end(LS_PROF_LAYERNORM, t0_);
+}
+
+/* Fused: the row of res = a + b is formed and normalised while it is in L1,
+ * one pass over memory instead of residual_forward + layernorm_forward. */
+void residual_layernorm_forward(float *res, float *out, float *mean, float *rstd, const float *a,
+                                const float *b, const float *w, const float *bias, int N, int C) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
-        const float *xi = x + (long)i * C;
-        float *oi = out + (long)i * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++) m += xi[c];
-        m /= C;
-        float v = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = xi[c] - m;
-            v += d * d;
-        }
-        v /= C;
-        float s = 1.0f / sqrtf(v + 1e-5f);
-        for (int c = 0; c < C; c++) oi[c] = (xi[c] - m) * s * w[c] + b[c];
-        mean[i] = m;
-        rstd[i] = s;
+        float *ri = res + (long)i * C;
+        const float *ai = a + (long)i * C, *bi = b + (long)i * C;
+        for (int c = 0; c < C; c++) ri[c] = ai[c] + bi[c];
+        layernorm_row(out + (long)i * C, mean + i, rstd + i, ri, w, bias, C);
     }
+    ls_prof_end(LS_PROF_LAYERNORM, t0_);
 }
 
 void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
+    double t0_ = ls_prof_begin();
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (long)i * C, *di = dout + (long)i * C;
@@ -70,4 +92,5 @@ void layernorm_backward(float *dx, float *dw, float *db, const float *dout, cons
             }
         }
     }
+    ls_prof_end(LS_PROF_LAYERNORM, t0_);
 }

@@ -1,6 +1,8 @@
 /* probe.c - see probe.h. */
 #include "probe.h"
 
+#include "gemm.h"
+
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
@@ -263,7 +265,25 @@ double ls_probe_fma_gflops(int threads) {
 /* ------------------------------------------------------------------------ */
 /* sgemm rate                                                               */
 /* ------------------------------------------------------------------------ */
-double ls_probe_sgemm_gflops_ex(int M, int N, int K, int trans_a, int trans_b) {
+/* One product to time: OpenBLAS sgemm (engine < 0) or our gemm.h engine. */
+typedef struct {
+    int M, N, K, trans_a, trans_b, engine;
+    const float *A, *B;
+    float *C;
+} Product;
+
+static void run_product(const Product *p) {
+    if (p->engine >= 0) { /* C = A W^T with W (N, K): the linear layer's forward */
+        gemm((LsGemmType)p->engine, p->M, p->N, p->K, p->A, p->K, 1, p->B, 1, p->K, p->C, p->N, 0, NULL);
+        return;
+    }
+    enum CBLAS_TRANSPOSE ta = p->trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = p->trans_b ? CblasTrans : CblasNoTrans;
+    int lda = p->trans_a ? p->M : p->K, ldb = p->trans_b ? p->K : p->N;
+    cblas_sgemm(CblasRowMajor, ta, tb, p->M, p->N, p->K, 1.0f, p->A, lda, p->B, ldb, 0.0f, p->C, p->N);
+}
+
+static double product_gflops(int M, int N, int K, int trans_a, int trans_b, int engine) {
     if (M < 1 || N < 1 || K < 1) ls_fatal("sgemm probe: bad shape %dx%dx%d", M, N, K);
     float *A = ls_calloc((size_t)M * K, sizeof(float), "sgemm probe A");
     float *B = ls_calloc((size_t)K * N, sizeof(float), "sgemm probe B");
@@ -278,15 +298,13 @@ double ls_probe_sgemm_gflops_ex(int M, int N, int K, int trans_a, int trans_b) {
         x = x * 1664525u + 1013904223u;
         B[i] = (float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
     }
-    enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-    int lda = trans_a ? M : K, ldb = trans_b ? K : N;
-    /* Warm-up: starts OpenBLAS's thread pool, faults in C's pages. */
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+    Product p = {M, N, K, trans_a, trans_b, engine, A, B, C};
+    /* Warm-up: starts the thread pools, faults in C's pages, sizes buffers. */
+    run_product(&p);
     double best = 1e30, spent = 0.0;
     for (int rep = 0; rep < 100000 && (rep < 3 || spent < 0.3); rep++) {
         double t0 = ls_now_s();
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+        run_product(&p);
         double dt = ls_now_s() - t0;
         spent += dt;
         if (dt < best) best = dt;
@@ -296,6 +314,14 @@ double ls_probe_sgemm_gflops_ex(int M, int N, int K, int trans_a, int trans_b) {
     ls_free(C);
     if (best <= 0.0) best = 1e-9;
     return 2.0 * (double)M * (double)N * (double)K / best * 1e-9;
+}
+
+double ls_probe_sgemm_gflops_ex(int M, int N, int K, int trans_a, int trans_b) {
+    return product_gflops(M, N, K, trans_a, trans_b, -1);
+}
+
+double ls_probe_gemm_gflops(LsGemmType type, int M, int N, int K) {
+    return product_gflops(M, N, K, 0, 0, (int)type);
 }
 
 double ls_probe_sgemm_gflops(int M, int N, int K) {

@@ -27,6 +27,9 @@ double ls_probe_sgemm_gflops(int M, int N, int K);
 /* The same with transposes: trans_a=1 means A is stored as [K,M]; trans_b=1
  * means B is stored as [N,K] (as a linear layer's weight out = in * W^T). */
 double ls_probe_sgemm_gflops_ex(int M, int N, int K, int trans_a, int trans_b);
+/* Our GEMM (gemm.h) on the linear layer's forward, out (M,N) = x (M,K) W^T. */
+#include "gemm.h"
+double ls_probe_gemm_gflops(LsGemmType type, int M, int N, int K);
 
 /* Main-memory bandwidth in GB/s (1e9 bytes/s): a STREAM-style triad
  * a[i] = b[i] + s*c[i] over three 256 MiB float arrays (far beyond any

@@ -1,0 +1,274 @@
+/* gemm.c - blocking, packing and threading around the micro-kernels of
+ * gemm_avx512.c (see gemm.h for the interface).
+ *
+ * For C (M x N) (+)= A (M x K) B (K x N):
+ *   1. orientation: compute C, or C^T = B^T A^T, whichever lets the larger
+ *      operand be packed by a vector packer (x W^T becomes W x^T);
+ *   2. the threads split the larger of C's two dimensions. The operand along
+ *      the other dimension is "shared": for each slice of KC values of k it
+ *      is packed once (each thread packs a run of its micro-panels), then a
+ *      barrier. The operand along the split dimension is cut into blocks
+ *      (sized for L2); a thread packs its block privately and multiplies it
+ *      with every shared micro-panel, tile by tile, adding into C.
+ * Packing is where strides are resolved (x W^T, dy W and dy^T x run the same
+ * kernels), where bf16 rounding happens, and where ragged edges are
+ * zero-padded (the kernel always computes a full tile; only the valid part
+ * is written). Each element of C is owned by one thread per k slice and the
+ * slices run in order, so results do not depend on the thread count. */
+#include "gemm.h"
+
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../../core/cpu.h"
+#include "../../core/error.h"
+
+/* An engine: tile shape, k slice, packed layouts, micro-kernel. The k slice
+ * and the B block width size the packed B block to about 1 MiB (L2). */
+typedef enum { LAY_F32, LAY_PAIR, LAY_ROW32 } Layout;
+typedef struct {
+    int mr, nr, kc, nb_max, kalign; /* kalign: packed k is padded to a multiple */
+    size_t esz;                     /* bytes per packed element */
+    Layout la, lb;
+} Engine;
+
+static const Engine engines[] = {
+    [LS_GEMM_F32] = {8, 48, 256, 960, 1, 4, LAY_F32, LAY_F32},
+    [LS_GEMM_BF16_AVX512] = {8, 48, 512, 960, 2, 2, LAY_PAIR, LAY_PAIR},
+    [LS_GEMM_BF16_AMX] = {32, 32, 768, 640, 32, 2, LAY_ROW32, LAY_PAIR},
+};
+
+LsGemmType gemm_resolve(LsGemmType type) {
+    if (type != LS_GEMM_BF16) return type;
+    return ls_cpu_enable_amx_bf16() ? LS_GEMM_BF16_AMX : LS_GEMM_BF16_AVX512;
+}
+
+int gemm_supported(LsGemmType type) {
+    switch (type) {
+    case LS_GEMM_F32: return ls_cpu_has_avx512();
+    case LS_GEMM_BF16_AVX512: return ls_cpu_has_avx512bf16();
+    case LS_GEMM_BF16_AMX: return ls_cpu_has_avx512() && ls_cpu_enable_amx_bf16();
+    case LS_GEMM_BF16: return gemm_supported(gemm_resolve(type));
+    }
+    return 0;
+}
+
+const char *gemm_name(LsGemmType type) {
+    switch (type) {
+    case LS_GEMM_F32: return "fp32 AVX-512 FMA";
+    case LS_GEMM_BF16_AVX512: return "bf16 AVX512_BF16 (vdpbf16ps)";
+    case LS_GEMM_BF16_AMX: return "bf16 AMX (tdpbf16ps)";
+    case LS_GEMM_BF16: return gemm_name(gemm_resolve(type));
+    }
+    return "?";
+}
+
+/* fp32 -> bf16, round to nearest even (finite inputs; inf stays inf) */
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* Index of element (line i, k) in a packed micro-panel of W lines. */
+static inline long at_f32(int W, int k, int i) { return (long)k * W + i; }
+static inline long at_pair(int W, int k, int i) { return ((long)(k >> 1) * W + i) * 2 + (k & 1); }
+static inline long at_row32(int W, int k, int i) { return (long)(k >> 5) * W * 32 + i * 32 + (k & 31); }
+
+/* Pack `valid` lines of kc elements: line i, element k is src[i*ls + k*ks].
+ * The loop order follows the unit stride of the source. */
+#define PACK(AT, T, CONV)                                                               \
+    do {                                                                                \
+        T *d = dst;                                                                     \
+        if (ls == 1)                                                                    \
+            for (int k = 0; k < kc; k++)                                                \
+                for (int i = 0; i < valid; i++) d[AT(W, k, i)] = CONV(src[i + k * ks]); \
+        else                                                                            \
+            for (int i = 0; i < valid; i++)                                             \
+                for (int k = 0; k < kc; k++) d[AT(W, k, i)] = CONV(src[i * ls + k * ks]); \
+        for (int k = 0; k < kpad; k++) /* zero padding: missing lines, k tail */        \
+            for (int i = k < kc ? valid : 0; i < W; i++) d[AT(W, k, i)] = 0;            \
+    } while (0)
+#define AS_F32(x) (x)
+
+static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const float *src, long ls,
+                       long ks, int valid) {
+    if (lay == LAY_ROW32 && ks == 1) return gemm_pack_row32(dst, W, kc, kpad, src, ls, valid);
+    switch (lay) {
+    case LAY_F32: PACK(at_f32, float, AS_F32); break;
+    case LAY_PAIR: PACK(at_pair, uint16_t, to_bf16); break;
+    case LAY_ROW32: PACK(at_row32, uint16_t, to_bf16); break;
+    }
+}
+
+/* Packing buffers, grown on demand and reused across calls (gemm is called
+ * from the serial part of the program, never concurrently): one shared, and
+ * one per thread. */
+static void *buf_shared;
+static size_t buf_shared_bytes;
+static void **buf_own;
+static size_t *buf_own_bytes;
+static int buf_own_n;
+
+static void *grow(void **p, size_t *have, size_t need) {
+    if (need > *have) {
+        ls_free(*p);
+        *p = ls_calloc(need, 1, "matmul packing buffer");
+        *have = need;
+    }
+    return *p;
+}
+
+static void grow_own(int nth, size_t need) {
+    if (buf_own_n < nth) {
+        void **b = ls_calloc((size_t)nth, sizeof *b, "matmul packing table");
+        size_t *n = ls_calloc((size_t)nth, sizeof *n, "matmul packing table");
+        for (int t = 0; t < buf_own_n; t++) b[t] = buf_own[t], n[t] = buf_own_bytes[t];
+        ls_free(buf_own);
+        ls_free(buf_own_bytes);
+        buf_own = b, buf_own_bytes = n, buf_own_n = nth;
+    }
+    for (int t = 0; t < nth; t++) grow(&buf_own[t], &buf_own_bytes[t], need);
+}
+
+/* Cost of packing an operand, in element copies: the vector packers (bf16
+ * layouts whose source runs contiguously the right way) count 1, the
+ * scalar/transposing loops about 4. */
+static double pack_cost(const Engine *e, Layout lay, long ls, long ks, double n) {
+    if (e->esz == 4) return n;
+    int fast = lay == LAY_ROW32 ? ks == 1 : ls == 1;
+    return fast ? n : 4 * n;
+}
+
+/* np consecutive panels (pstride bytes apart) of lines [0, valid) */
+static void pack_panels(Layout lay, char *dst, int W, int np, size_t pstride, size_t esz, int kc,
+                        int kpad, const float *src, long ls, long ks, int valid) {
+    if (lay == LAY_PAIR && ls == 1 && W % 16 == 0)
+        return gemm_pack_pair((unsigned short *)dst, W, np, (long)(pstride / esz), kc, kpad, src, ks, valid);
+    for (int q = 0; q < np; q++) {
+        int v = valid - q * W < W ? valid - q * W : W;
+        pack_panel(lay, dst + pstride * q, W, kc, kpad, src + (long)q * W * ls, ls, ks, v < 0 ? 0 : v);
+    }
+}
+
+typedef struct { /* one problem C (+)= A B, after the orientation is chosen */
+    int M, N, K;
+    const float *A, *B;
+    long rsa, csa, rsb, csb, rsc, csc;
+    const float *bias_row, *bias_col; /* bias per row of C, or per column */
+} Problem;
+
+static void run_tile(LsGemmType type, const Engine *e, const void *a, const void *b, int kc, int kpad,
+                     const Problem *p, float *C, int i0, int j0, int store, float *tile) {
+    int MR = e->mr, NR = e->nr;
+    if (type == LS_GEMM_BF16_AMX) gemm_kernel_amx(kpad / 32, a, b, tile);
+    else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile);
+    else gemm_kernel_f32(kc, a, b, tile);
+    int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
+    if (p->csc == 1) { /* row-major C: rows of the tile are contiguous */
+        for (int r = 0; r < mv; r++) {
+            float *c = C + (long)(i0 + r) * p->rsc + j0;
+            const float *t = tile + r * NR;
+            float rb = p->bias_row ? p->bias_row[i0 + r] : 0.0f;
+            if (!store)
+                for (int q = 0; q < nv; q++) c[q] += t[q];
+            else if (p->bias_col)
+                for (int q = 0; q < nv; q++) c[q] = t[q] + p->bias_col[j0 + q];
+            else
+                for (int q = 0; q < nv; q++) c[q] = t[q] + rb;
+        }
+    } else { /* transposed C (rsc == 1): columns of the tile are contiguous */
+        for (int q = 0; q < nv; q++) {
+            float *c = C + (long)(j0 + q) * p->csc + i0;
+            float cb = p->bias_col ? p->bias_col[j0 + q] : 0.0f;
+            if (!store)
+                for (int r = 0; r < mv; r++) c[r] += tile[r * NR + q];
+            else if (p->bias_row)
+                for (int r = 0; r < mv; r++) c[r] = tile[r * NR + q] + p->bias_row[i0 + r];
+            else
+                for (int r = 0; r < mv; r++) c[r] = tile[r * NR + q] + cb;
+        }
+    }
+}
+
+void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
+          const float *B, long rsb, long csb, float *C, long ldc, int accumulate,
+          const float *bias) {
+    if (M <= 0 || N <= 0) return;
+    type = gemm_resolve(type);
+    if (!gemm_supported(type)) ls_fatal("matmul engine '%s' is not supported by this CPU", gemm_name(type));
+    if (K <= 0) { /* empty product: C = bias or 0, or unchanged */
+        if (!accumulate)
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) C[(long)i * ldc + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
+    const Engine *e = &engines[type];
+    int MR = e->mr, NR = e->nr, KC = e->kc, nth = omp_get_max_threads();
+    /* Orientation: C = A B, or C^T = B^T A^T when that packs the larger
+     * operand through a vector packer (e.g. x W^T is run as W x^T, so the
+     * weights are read along their rows and only the small x is transposed). */
+    Problem p = {M, N, K, A, B, rsa, csa, rsb, csb, ldc, 1, NULL, bias};
+    double cost = pack_cost(e, e->la, rsa, csa, (double)M * K) + pack_cost(e, e->lb, csb, rsb, (double)K * N);
+    double cost_t = pack_cost(e, e->la, csb, rsb, (double)N * K) + pack_cost(e, e->lb, rsa, csa, (double)K * M);
+    if (cost_t < cost) p = (Problem){N, M, K, B, A, csb, rsb, csa, rsa, 1, ldc, bias, NULL};
+    /* Threads split the larger dimension of C: over N, A is packed once per
+     * k slice into the shared buffer and each thread packs blocks of B; over
+     * M, the roles of A and B swap. Blocks are sized for L2. */
+    int split_n = p.N >= p.M;
+    int W = split_n ? NR : MR, wn = split_n ? p.N : p.M, so = split_n ? p.M : p.N;
+    int blk = (wn + nth - 1) / nth;
+    blk = (blk + W - 1) / W * W;
+    if (blk > e->nb_max) blk = e->nb_max;
+    int nblocks = (wn + blk - 1) / blk;
+    int SW = split_n ? MR : NR, nshared = (so + SW - 1) / SW;
+    size_t panel_s = (size_t)SW * KC * e->esz, panel_o = (size_t)W * KC * e->esz;
+    grow(&buf_shared, &buf_shared_bytes, panel_s * nshared);
+    grow_own(nth, panel_o * (blk / W));
+    /* one parallel region; the k slices run in order inside it */
+#pragma omp parallel num_threads(nth)
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC;
+        int kpad = (kc + e->kalign - 1) / e->kalign * e->kalign;
+        int store = k0 == 0 && !accumulate; /* first slice of a non-accumulating product */
+        {
+            char *S = buf_shared, *O = buf_own[omp_get_thread_num()];
+            float tile[32 * 48] __attribute__((aligned(64))); /* MR x NR of any engine */
+            { /* the shared operand: each thread packs a contiguous run of its panels */
+                int t = omp_get_thread_num(), s0 = nshared * t / nth, s1 = nshared * (t + 1) / nth;
+                int i = s0 * SW, valid = (so < s1 * SW ? so : s1 * SW) - i;
+                if (s1 > s0) {
+                    if (split_n)
+                        pack_panels(e->la, S + panel_s * s0, SW, s1 - s0, panel_s, e->esz, kc, kpad,
+                                    p.A + i * p.rsa + k0 * p.csa, p.rsa, p.csa, valid);
+                    else
+                        pack_panels(e->lb, S + panel_s * s0, SW, s1 - s0, panel_s, e->esz, kc, kpad,
+                                    p.B + k0 * p.rsb + i * p.csb, p.csb, p.rsb, valid);
+                }
+            }
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+            for (int b = 0; b < nblocks; b++) {
+                int w0 = b * blk, wv = wn - w0 < blk ? wn - w0 : blk, np = (wv + W - 1) / W;
+                if (split_n)
+                    pack_panels(e->lb, O, W, np, panel_o, e->esz, kc, kpad, p.B + k0 * p.rsb + w0 * p.csb,
+                                p.csb, p.rsb, wv);
+                else
+                    pack_panels(e->la, O, W, np, panel_o, e->esz, kc, kpad, p.A + w0 * p.rsa + k0 * p.csa,
+                                p.rsa, p.csa, wv);
+                /* the shared panels outer, this block's panels inner (they stay in L2) */
+                for (int s = 0; s < nshared; s++)
+                    for (int q = 0; q < np; q++) {
+                        if (split_n)
+                            run_tile(type, e, S + panel_s * s, O + panel_o * q, kc, kpad, &p, C, s * MR,
+                                     w0 + q * NR, store, tile);
+                        else
+                            run_tile(type, e, O + panel_o * q, S + panel_s * s, kc, kpad, &p, C,
+                                     w0 + q * MR, s * NR, store, tile);
+                    }
+            }
+        }
+    }
+}

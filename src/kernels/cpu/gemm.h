@@ -1,0 +1,48 @@
+/* gemm.h - our own blocked matrix product C (+)= A B (+ bias), in fp32 or with
+ * bf16 operands and fp32 accumulation, for the linear layers.
+ *
+ * Operands are strided views, so the three products of a linear layer need no
+ * transposed copies: element (i, k) of A is A[i*rsa + k*csa], element (k, j)
+ * of B is B[k*rsb + j*csb]; C is row-major with leading dimension ldc.
+ *   accumulate = 0: C  = A B (+ bias[j] on every row, if bias is not NULL)
+ *   accumulate = 1: C += A B (bias must be NULL)
+ * The bf16 engines round both operands to bfloat16 (round to nearest even)
+ * while packing them; every product is exact in fp32 and every sum is fp32.
+ *   LS_GEMM_F32          AVX-512 FMA (vfmadd231ps)
+ *   LS_GEMM_BF16_AVX512  AVX512_BF16 dot products (vdpbf16ps)
+ *   LS_GEMM_BF16_AMX     AMX tiles (tdpbf16ps)
+ *   LS_GEMM_BF16         the fastest bf16 engine this CPU has (AMX, else AVX512_BF16)
+ * Results do not depend on the thread count. */
+#ifndef LS_GEMM_H
+#define LS_GEMM_H
+
+typedef enum { LS_GEMM_F32, LS_GEMM_BF16, LS_GEMM_BF16_AVX512, LS_GEMM_BF16_AMX } LsGemmType;
+
+/* 1 when this CPU (and OS) can run the engine; LS_GEMM_BF16 when either can */
+int gemm_supported(LsGemmType type);
+/* the engine LS_GEMM_BF16 resolves to (others are returned unchanged) */
+LsGemmType gemm_resolve(LsGemmType type);
+const char *gemm_name(LsGemmType type);
+void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
+          const float *B, long rsb, long csb, float *C, long ldc, int accumulate,
+          const float *bias);
+
+/* Micro-kernels (gemm_avx512.c). Each multiplies one packed micro-panel of A
+ * (MR rows) by one packed micro-panel of B (NR columns) over a slice of k
+ * and stores the MR x NR tile in `out` (row-major, leading dimension NR).
+ * Packed layouts, element (row or column i, k):
+ *   fp32 (MR 8, NR 48)        k-major:          [k][i]
+ *   vdpbf16ps (MR 8, NR 48)   k-major in pairs: [k/2][i][k%2]
+ *   AMX A (MR 32)             rows of 32 k:     [k/32][i][k%32]
+ *   AMX B (NR 32)             k-major in pairs: [k/2][i][k%2]
+ * The kernels' k arguments count steps: k, pairs of k, blocks of 32 k. */
+void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *out);
+void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *out);
+void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *Bp, float *out);
+/* Vector packers for the bf16 layouts (gemm_avx512.c; need AVX512_BF16). */
+void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid);
+/* np panels, pstride elements apart; `valid` lines in all */
+void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int kpad,
+                    const float *src, long ks, int valid);
+
+#endif

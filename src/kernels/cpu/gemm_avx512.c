@@ -1,0 +1,156 @@
+/* gemm_avx512.c - the register-tile micro-kernels of gemm.c.
+ *
+ * One call computes an 8 x 48 tile of A B from packed micro-panels: 24 zmm
+ * accumulators (8 rows x 3 vectors of 16 columns), 3 vector loads of B and 8
+ * broadcasts of A per step of k. The accumulators never leave the registers
+ * until the end, so the loop is bound by the FMA ports, not by memory.
+ *
+ * fp32:  acc[r][c] += A[r][k] * B[k][16c .. 16c+15]           (vfmadd231ps)
+ * bf16:  acc[r][c] += A[r][k]   * B[k][..]  + A[r][k+1] * B[k+1][..]
+ *        one vdpbf16ps per step of two k: the broadcast 32-bit word holds the
+ *        bf16 pair (A[r][k], A[r][k+1]) and the B vector the 16 interleaved
+ *        pairs (B[k][j], B[k+1][j]); products are exact in fp32 and summed in
+ *        fp32, so bf16 only costs the rounding of the operands.
+ * This file is compiled with -mavx512f -mavx512bf16 (Makefile); gemm.c calls
+ * it only after checking the CPU at run time. */
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "gemm.h"
+
+#define GEMM_MR 8 /* the AVX-512 kernels' register tile */
+#define GEMM_NR 48
+
+void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *out) {
+    __m512 acc[GEMM_MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int c = 0; c < 3; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16), b2 = _mm512_load_ps(Bp + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512 a = _mm512_set1_ps(Ap[r]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
+        }
+        Ap += GEMM_MR;
+        Bp += GEMM_NR;
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int c = 0; c < 3; c++) _mm512_store_ps(out + r * GEMM_NR + 16 * c, acc[r][c]);
+}
+
+void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *out) {
+    __m512 acc[GEMM_MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int c = 0; c < 3; c++) acc[r][c] = _mm512_setzero_ps();
+    const int32_t *A32 = (const int32_t *)Ap; /* one (k, k+1) pair per 32-bit word */
+    for (int p = 0; p < kc2; p++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(Bp), b1 = (__m512bh)_mm512_load_si512(Bp + 32),
+                 b2 = (__m512bh)_mm512_load_si512(Bp + 64);
+#pragma GCC unroll 8
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32(A32[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
+            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], a, b2);
+        }
+        A32 += GEMM_MR;
+        Bp += 2 * GEMM_NR;
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int c = 0; c < 3; c++) _mm512_store_ps(out + r * GEMM_NR + 16 * c, acc[r][c]);
+}
+
+/* AMX: 32 x 32 tile from four 16 x 16 fp32 tile registers (C00 C01 / C10 C11),
+ * two A tiles (16 rows x 32 bf16 of k, row-major) and two B tiles (16 pairs
+ * of k x 16 columns, pairs interleaved - the same layout as the vdpbf16ps
+ * B panel, read with a 128-byte row stride). TDPBF16PS computes
+ *     C[m][n] += sum_p A[m][2p] B[p][n][0] + A[m][2p+1] B[p][n][1]
+ * in fp32, 16 x 16 x 32 products per instruction. The tile configuration is
+ * per thread, loaded on a thread's first call. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} __attribute__((packed)) AmxConfig;
+
+static __thread int amx_configured;
+
+void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *Bp, float *out) {
+    if (!amx_configured) {
+        AmxConfig cfg = {0};
+        cfg.palette = 1;
+        for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+        _tile_loadconfig(&cfg);
+        amx_configured = 1;
+    }
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int kb = 0; kb < kc32; kb++) {
+        const unsigned short *a = Ap + (long)kb * 32 * 32, *b = Bp + (long)kb * 16 * 64;
+        _tile_loadd(4, a, 64);
+        _tile_loadd(5, a + 16 * 32, 64);
+        _tile_loadd(6, b, 128);
+        _tile_loadd(7, b + 32, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out, 128);
+    _tile_stored(1, out + 16, 128);
+    _tile_stored(2, out + 16 * 32, 128);
+    _tile_stored(3, out + 16 * 32 + 16, 128);
+}
+
+/* Packing with vector conversions (vcvtne2ps2bf16 rounds to nearest even,
+ * like gemm.c's scalar to_bf16; it also flushes fp32 denormals, below 1.2e-38,
+ * to zero). Two source shapes have a fast path:
+ *   gemm_pack_row32: each line's k values are contiguous (AMX A operand);
+ *   gemm_pack_pair:  the W lines are contiguous within each k (B operands).
+ * Both zero the padding lines (>= valid) and the k tail up to kpad. */
+void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *src, long ls,
+                     int valid) {
+    for (int i = 0; i < W; i++) {
+        const float *s = src + (i < valid ? i : 0) * ls; /* padding lines load nothing */
+        for (int k = 0; k < kpad; k += 32) {
+            int rem = i < valid ? kc - k : 0;
+            __mmask16 m0 = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+            __mmask16 m1 = rem >= 32 ? 0xFFFF : rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
+            __m512 lo = _mm512_maskz_loadu_ps(m0, s + k), hi = _mm512_maskz_loadu_ps(m1, s + k + 16);
+            _mm512_storeu_si512(d + (long)(k >> 5) * W * 32 + i * 32, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+    }
+}
+
+void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int kpad,
+                    const float *src, long ks, int valid) {
+    /* v = [bf16(row k)[0..15], bf16(row k+1)[0..15]] -> pairs (k, k+1) per line.
+     * Rows of the source are walked whole (all np panels of a pair of rows
+     * before the next pair), so the reads stream. */
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                           23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int k = 0; k < kpad; k += 2) {
+        const float *r0 = src + (long)k * ks, *r1 = r0 + ks;
+        if (k >= kc) r0 = src; /* nothing is loaded from either row */
+        if (k + 1 >= kc) r1 = src;
+        for (int q = 0; q < np; q++)
+            for (int i = 0; i < W; i += 16) {
+                int l = q * W + i, rem = valid - l;
+                __mmask16 m = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+                __m512 x0 = _mm512_maskz_loadu_ps(k < kc ? m : 0, r0 + (rem > 0 ? l : 0));
+                __m512 x1 = _mm512_maskz_loadu_ps(k + 1 < kc ? m : 0, r1 + (rem > 0 ? l : 0));
+                __m512i v = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+                _mm512_storeu_si512(d + q * pstride + ((long)(k >> 1) * W + i) * 2,
+                                    _mm512_permutexvar_epi16(inter, v));
+            }
+    }
+}

@@ -1,0 +1,113 @@
+/* test_gemm.c - our blocked GEMM (kernels/cpu/gemm.c) against a float64
+ * triple loop, for random operands in every stride layout the linear layers
+ * use (x W^T, dy W, dy^T x), ragged shapes (not multiples of the 8 x 48 tile,
+ * odd K, K across several k slices), with and without bias and accumulation.
+ *
+ * Tolerances, per element, with S = sum_k |a_ik b_kj|:
+ *   fp32: the blocked sum differs from the exact one by rounding only:
+ *         |err| <= K * 2^-24 * S (the standard bound for a length-K sum).
+ *   bf16: each operand is rounded to 8 significant bits (7 stored + the
+ *         implicit one), relative error at most the unit roundoff u = 2^-8
+ *         (half an ulp: 1 + 2^-8 is a tie between 1 and 1 + 2^-7), so each
+ *         product is off by at most (2u + u^2)|a b| and the sum by that times
+ *         S plus the fp32 summation error above:
+ *         |err| <= (2^-7 + 2^-16 + K * 2^-24) * S.
+ *         Checked also against the exact product of the bf16-ROUNDED operands,
+ *         which must match to the fp32 summation bound alone: this catches a
+ *         kernel that rounds wrongly (truncation) or drops the odd k.
+ * C is poisoned with NaN before non-accumulating calls, so an element the
+ * kernel fails to write cannot pass. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/cpu/gemm.h"
+
+#include "check.h"
+
+static float bf16_round(float f) { /* round to nearest even, as gemm.c packs */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    u &= 0xFFFF0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* layout 0: A (M,K) row-major, B given as W (N,K) (x W^T)
+ * layout 1: A (M,K) row-major, B (K,N) row-major (dy W)
+ * layout 2: A given as (K,M) row-major (dy^T x), B (K,N) row-major */
+static void one_case(LsGemmType type, int layout, int M, int N, int K, int accumulate, int with_bias,
+                     uint64_t seed) {
+    LsRng r;
+    ls_rng_seed(&r, seed);
+    float *A = ls_calloc((size_t)M * K, 4, "A"), *B = ls_calloc((size_t)K * N, 4, "B");
+    float *C = ls_calloc((size_t)M * N, 4, "C"), *C0 = ls_calloc((size_t)M * N, 4, "C0");
+    float *bias = ls_calloc((size_t)N, 4, "bias");
+    for (long i = 0; i < (long)M * K; i++) A[i] = ls_rng_normal(&r);
+    for (long i = 0; i < (long)K * N; i++) B[i] = ls_rng_normal(&r);
+    for (int j = 0; j < N; j++) bias[j] = ls_rng_normal(&r);
+    for (long i = 0; i < (long)M * N; i++) C0[i] = accumulate ? ls_rng_normal(&r) : NAN;
+    memcpy(C, C0, sizeof(float) * M * N);
+    long rsa = layout == 2 ? 1 : K, csa = layout == 2 ? M : 1;
+    long rsb = layout == 0 ? 1 : N, csb = layout == 0 ? K : 1;
+    gemm(type, M, N, K, A, rsa, csa, B, rsb, csb, C, N, accumulate, with_bias ? bias : NULL);
+    double worst = 0, worst_r = 0;
+    int bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double exact = 0, rounded = 0, S = 0;
+            for (int k = 0; k < K; k++) {
+                float a = A[i * rsa + k * csa], b = B[k * rsb + j * csb];
+                exact += (double)a * b;
+                rounded += (double)bf16_round(a) * bf16_round(b);
+                S += fabs((double)a * b);
+            }
+            double base = accumulate ? C0[(long)i * N + j] : with_bias ? bias[j] : 0.0;
+            double got = C[(long)i * N + j] - base;
+            double sum_tol = (K + 2) * ldexp(1.0, -24) * (S + fabs(base)) + 1e-30;
+            double tol = type == LS_GEMM_F32 ? sum_tol : (ldexp(1.0, -7) + ldexp(1.0, -16)) * S + sum_tol;
+            double e = fabs(got - exact) / tol;
+            if (!(e <= 1.0)) bad++;
+            if (e > worst || isnan(e)) worst = e;
+            if (type != LS_GEMM_F32) {
+                double er = fabs(got - rounded) / sum_tol;
+                if (!(er <= 1.0)) bad++;
+                if (er > worst_r || isnan(er)) worst_r = er;
+            }
+        }
+    CHECK(bad == 0, "%s layout %d M=%d N=%d K=%d acc=%d bias=%d: %d elements out of bound "
+          "(worst error/bound %.3g, vs rounded operands %.3g)", gemm_name(type),
+          layout, M, N, K, accumulate, with_bias, bad, worst, worst_r);
+    ls_free(A), ls_free(B), ls_free(C), ls_free(C0), ls_free(bias);
+}
+
+int main(void) {
+    /* engine availability follows the CPU's features (on any machine) */
+    CHECK(gemm_supported(LS_GEMM_F32) == ls_cpu_has_avx512(), "fp32 engine <=> AVX-512");
+    CHECK(gemm_supported(LS_GEMM_BF16_AVX512) == ls_cpu_has_avx512bf16(), "vdpbf16ps engine <=> AVX512_BF16");
+    CHECK(gemm_supported(LS_GEMM_BF16) == (gemm_supported(LS_GEMM_BF16_AVX512) || gemm_supported(LS_GEMM_BF16_AMX)),
+          "bf16 = the best available engine");
+    CHECK(gemm_resolve(LS_GEMM_BF16) != LS_GEMM_BF16, "bf16 resolves to an engine");
+    LsGemmType types[] = {LS_GEMM_F32, LS_GEMM_BF16_AVX512, LS_GEMM_BF16_AMX};
+    for (int t = 0; t < 3; t++) {
+        LsGemmType type = types[t];
+        if (!gemm_supported(type)) {
+            printf("skipping %s: this CPU lacks the instructions\n", gemm_name(type));
+            continue;
+        }
+        uint64_t seed = 1;
+        for (int layout = 0; layout < 3; layout++) {
+            one_case(type, layout, 16, 96, 64, 0, 0, seed++);          /* whole tiles */
+            one_case(type, layout, 13, 50, 37, 0, 1, seed++);          /* ragged, odd K, bias */
+            one_case(type, layout, 35, 1000, 600, 1, 0, seed++);       /* several k slices and B blocks */
+            one_case(type, layout, 1, 7, 1, 0, 1, seed++);             /* degenerate */
+            one_case(type, layout, 70, 130, 1030, 0, 1, seed++);       /* several slices, odd tail */
+        }
+    }
+    return check_summary();
+}
