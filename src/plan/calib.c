@@ -102,11 +102,12 @@ static double suite_gflops(int N) {
     return f / t / 1e9;
 }
 
+/* att holds the row log-sum-exps (B*NH*T; allocated larger) */
 typedef struct { float *qkv, *dqkv, *out, *dout, *att; int B, T, C, NH; } AttnCtx;
 static void attn_run(void *p) {
     AttnCtx *a = p;
     attention_forward(a->out, a->att, a->qkv, a->B, a->T, a->C, a->NH);
-    attention_backward(a->dqkv, a->dout, a->qkv, a->att, a->B, a->T, a->C, a->NH);
+    attention_backward(a->dqkv, a->dout, a->qkv, a->out, a->att, a->B, a->T, a->C, a->NH);
 }
 
 /* llmscale's attention kernel, forward + backward, in GFLOP/s counting
