@@ -257,8 +257,9 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
         double per = p->grad_bytes + (p->master_bytes ? 2.0 * p->master_bytes + p->weight_bytes
                                                       : 2.0 * p->weight_bytes) +
                      2.0 * p->optim_bytes;
-        double zero_norm = 2.0 * p->grad_bytes * (l->zero >= 2 ? shard : n);
-        o->optimizer_s = (per * shard + zero_norm) / (hw->hbm_gbs * 1e9 * hw->mem_eff);
+        double gbytes = p->grad_bytes * (l->zero >= 2 ? shard : n), bw = hw->hbm_gbs * 1e9 * hw->mem_eff;
+        double zbw = hw->zero_gbs > 0 ? hw->zero_gbs * 1e9 : bw;
+        o->optimizer_s = (per * shard + gbytes) / bw + gbytes / zbw;
     }
     o->step_s = o->compute_s + o->tp_comm_s + o->bubble_s + o->pp_comm_s + o->dp_comm_s + o->optimizer_s;
     double tokens_step = (double)dp * m * l->micro_batch * l->seq;
