@@ -296,7 +296,9 @@ int cmd_plan(int argc, char **argv) {
             omp_set_num_threads(threads);
             ls_blas_set_threads(threads);
         }
+        ls_set_quiet(json); /* progress lines go to stdout; keep the JSON alone there */
         plan_calib_get(&hw, threads);
+        ls_set_quiet(0);
     }
     else if (!plan_hw_lookup(gpu, &hw)) ls_fatal("unknown --gpu '%s' (known: %s)", gpu, plan_hw_names());
     if (hw_file) plan_hw_load_file(&hw, hw_file);
