@@ -45,4 +45,10 @@ for lay in "--gpus 2 --dp 2" "--gpus 2 --tp 2"; do
         || { cat "$T/err"; echo "FAIL - plan $lay"; fail=1; continue; }
     $PY -c "import json; o=json.load(open('$T/p2')); print('ok - predicted $lay:', round(o['step_time_s']*1e3,1), 'ms per step of 8 sequences'); assert o['step_time_s'] > 0" || fail=1
 done
+# no calibration yet: plan measures, and its --json stdout is still one JSON object
+XDG_CACHE_HOME="$T/fresh" "$BIN" plan $SHAPE --micro-batch 4 --gpu cpu-local --threads 1 --json >"$T/p3" 2>"$T/err" \
+    || { cat "$T/err"; echo "FAIL - plan without calibration"; fail=1; }
+if $PY -c "import json; o=json.load(open('$T/p3')); assert o['step_time_s'] > 0" && [ -s "$T/fresh/llmscale/plan-cpu-local-1t.txt" ]; then
+    echo "ok - plan without a calibration measures, saves it, and prints clean JSON"
+else echo "FAIL - plan without calibration: bad JSON or no file"; head -c 300 "$T/p3"; fail=1; fi
 [ "$fail" -eq 0 ]

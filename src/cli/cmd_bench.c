@@ -105,8 +105,8 @@ int cmd_bench(int argc, char **argv) {
         char path[4200];
         plan_calib_path(path, sizeof path, nth);
         printf("plan calibration:      gemm_eff %.3f, gemm_d0 %.0f, update bandwidth %.1f GB/s, "
-               "element-wise %.1f GB/s, attention %.1f GFLOP/s -> %s\n", calib.gemm_eff, calib.gemm_d0,
-               calib.hbm_gbs, calib.elem_gbs, calib.attn_gflops, plan_calib_save(&calib, nth, path) == 0 ? path : "(no cache directory)");
+               "element-wise %.1f GB/s, zeroing %.1f GB/s, attention %.1f GFLOP/s -> %s\n", calib.gemm_eff,
+               calib.gemm_d0, calib.hbm_gbs, calib.elem_gbs, calib.zero_gbs, calib.attn_gflops, plan_calib_save(&calib, nth, path) == 0 ? path : "(no cache directory)");
         have_calib = 1;
     } else {
         peak = ls_peak_gflops_cached(nth, 0);

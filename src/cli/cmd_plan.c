@@ -125,7 +125,7 @@ static void report(const PlanProblem *pb, const PlanCandidate *c) {
     double s = o->step_s;
 #define LINE(name, v) printf("  %-28s %10.4g s  %5.1f%%\n", name, v, 100 * (v) / s)
     printf("time per step:\n");
-    LINE("compute: GEMMs", o->gemm_s);
+    LINE(pb->hw->attn_gflops > 0 ? "compute: GEMMs + attention" : "compute: GEMMs", o->gemm_s);
     LINE("compute: element-wise", o->elem_s);
     LINE("TP communication (exposed)", o->tp_comm_s);
     LINE("PP send/recv (exposed)", o->pp_comm_s);
@@ -296,7 +296,9 @@ int cmd_plan(int argc, char **argv) {
             omp_set_num_threads(threads);
             ls_blas_set_threads(threads);
         }
+        ls_set_quiet(json); /* progress lines go to stdout; keep the JSON alone there */
         plan_calib_get(&hw, threads);
+        ls_set_quiet(0);
     }
     else if (!plan_hw_lookup(gpu, &hw)) ls_fatal("unknown --gpu '%s' (known: %s)", gpu, plan_hw_names());
     if (hw_file) plan_hw_load_file(&hw, hw_file);

@@ -155,6 +155,21 @@ static double stream_update_gbs(void) {
     return 28.0 * n / best / 1e9;
 }
 
+/* Zeroing a 256 MiB buffer with one memset, as gpt_zero_grad does. */
+static double zero_gbs(void) {
+    const size_t n = (size_t)256 << 20;
+    char *buf = ls_calloc(n, 1, "calibration");
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = ls_now_s();
+        memset(buf, rep, n);
+        double dt = ls_now_s() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    ls_free(buf);
+    return n / best / 1e9;
+}
+
 /* llmscale's element-wise kernels of one layer on B=4 x T=64 tokens, C=768:
  * forward two LayerNorms, two residual adds, GELU over 4C; backward GELU and
  * two LayerNorms. Returns GB/s counting the bytes the cost model charges
@@ -205,11 +220,12 @@ void plan_calib_measure(PlanHw *hw, int threads) {
     /* Rounds of all three measurements, keeping each one's best, until two
      * consecutive rounds agree within 5% on the GEMM rate (at most 5): a
      * burst of another job's work can slow one round but rarely two apart. */
-    double rate = 0, bw = 0, attn = 0, eb = 0, prev = 0;
+    double rate = 0, bw = 0, attn = 0, eb = 0, zb = 0, prev = 0;
     for (int round = 0; round < 5; round++) {
         double r = suite_gflops(n_tokens), b = stream_update_gbs(), a = attention_gflops();
-        double e = elementwise_gbs();
+        double e = elementwise_gbs(), z = zero_gbs();
         if (e > eb) eb = e;
+        if (z > zb) zb = z;
         if (r > rate) rate = r;
         if (b > bw) bw = b;
         if (a > attn) attn = a;
@@ -224,6 +240,7 @@ void plan_calib_measure(PlanHw *hw, int threads) {
     hw->mem_eff = 1.0;
     hw->attn_gflops = attn;
     hw->elem_gbs = eb;
+    hw->zero_gbs = zb;
     hw->mem_gb = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE) / 1e9;
     hw->intra_gbs = hw->inter_gbs = PLAN_CPU_DEFAULT_COMM_GBS;
     hw->intra_lat_us = hw->inter_lat_us = PLAN_CPU_DEFAULT_COMM_LAT_US;

@@ -13,6 +13,7 @@
  *                  mem_eff = 1: it is measured)
  *   elem_gbs       llmscale's LayerNorm/residual/GELU kernels of one layer, in
  *                  the bytes cost.c charges for them
+ *   zero_gbs       one-threaded memset (gpt_zero_grad)
  *   attn_gflops    llmscale's attention kernel, forward + backward
  *   intra_gbs, intra_lat_us, inter_*  collective bandwidth and latency:
  *                  DEFAULTS (below) until `llmscale bench --comm` measures them

@@ -38,6 +38,9 @@ typedef struct {
     /* > 0: element-wise kernels' measured bandwidth in GB/s (cpu-local:
      * llmscale's LayerNorm/GELU/residual kernels); 0: hbm_gbs * mem_eff */
     double elem_gbs;
+    /* > 0: bandwidth of zeroing the gradient buffer (cpu-local: the model's
+     * one-threaded memset); 0: hbm_gbs * mem_eff */
+    double zero_gbs;
 } PlanHw;
 
 /* Look a chip up by name (a100-80g, a100-40g, h100, h200, v100, b200, mi250x,

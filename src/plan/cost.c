@@ -75,7 +75,7 @@ static void attention(Ctx *x, double b, double s, double h, double a, double t, 
     gemm_fb(x, s, hd, s, nb, fwd, bwd); /* probabilities v */
 }
 
-/* The six weight GEMMs of a layer (Megatron shards: QKV and fc1 by output
+/* The four weight GEMMs of a layer (Megatron shards: QKV and fc1 by output
  * columns, projections by input rows). */
 static void layer_gemms(Ctx *x, double bs, double h, double t, int fwd, int bwd) {
     gemm_fb(x, bs, 3 * h / t, h, 1, fwd, bwd);     /* QKV */
@@ -89,15 +89,12 @@ static void layer_gemms(Ctx *x, double bs, double h, double t, int fwd, int bwd)
 static void layer_elem_bytes(const GptConfig *c, const PlanLayout *l, PlanActModel act, int ebytes,
                              double *all, double *attn_part) {
     double b = l->micro_batch, s = l->seq, t = l->tp, a = c->num_heads;
-    double probs;
-    double stored;
+    double probs, stored;
     if (act == PLAN_ACT_LLMSCALE) {
         /* the model's own per-layer allocation, less the probabilities that
-         * the attention kernel (timed at its own rate) reads and writes */
+         * the attention kernel (timed at its own measured rate) handles */
         stored = (double)gpt_act_bytes(c, 1, l->micro_batch, l->seq) -
-                 (double)gpt_act_bytes(c, 0, l->micro_batch, l->seq);
-        probs = b * a * s * s * 4;
-        stored -= probs;
+                 (double)gpt_act_bytes(c, 0, l->micro_batch, l->seq) - b * a * s * s * 4;
         probs = 0;
     } else {
         stored = plan_act_layer_bytes_megatron(c, l->micro_batch, l->seq, l->tp, l->sp,
@@ -260,8 +257,9 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
         double per = p->grad_bytes + (p->master_bytes ? 2.0 * p->master_bytes + p->weight_bytes
                                                       : 2.0 * p->weight_bytes) +
                      2.0 * p->optim_bytes;
-        double zero_norm = 2.0 * p->grad_bytes * (l->zero >= 2 ? shard : n);
-        o->optimizer_s = (per * shard + zero_norm) / (hw->hbm_gbs * 1e9 * hw->mem_eff);
+        double gbytes = p->grad_bytes * (l->zero >= 2 ? shard : n), bw = hw->hbm_gbs * 1e9 * hw->mem_eff;
+        double zbw = hw->zero_gbs > 0 ? hw->zero_gbs * 1e9 : bw;
+        o->optimizer_s = (per * shard + gbytes) / bw + gbytes / zbw;
     }
     o->step_s = o->compute_s + o->tp_comm_s + o->bubble_s + o->pp_comm_s + o->dp_comm_s + o->optimizer_s;
     double tokens_step = (double)dp * m * l->micro_batch * l->seq;

@@ -53,6 +53,12 @@ int plan_layout_check(const GptConfig *c, const PlanLayout *l, char *why, size_t
 double plan_rank_params(const GptConfig *cfg, int tp, int pp, int vpp, int pp_rank, double *largest) {
     int stages = pp * vpp, per = cfg->num_layers / stages;
     double total = 0, big = 0;
+    /* The layout reads only the padded vocabulary; capping the real one keeps
+     * gpt_config_validate's token-shard warning (uint16 tokens) from repeating
+     * for every layout a search evaluates (the command warns once). */
+    GptConfig c = *cfg;
+    if (c.vocab_size > 65536) c.vocab_size = 65536;
+    cfg = &c;
     for (int c = 0; c < vpp; c++) {
         int st = c * pp + pp_rank;
         GptLayout lay;
