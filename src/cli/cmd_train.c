@@ -61,7 +61,10 @@ static void usage(FILE *f) {
             "  --init FILE         start from an llm.c GPT-2 fp32 model file (magic 20240326)\n"
             "  --resume RUNDIR     continue the newest checkpoint in RUNDIR exactly where it stopped\n"
             "\n"
-            "data parallel (under mpirun; dp = number of processes):\n"
+            "parallel layout (under mpirun; dp = processes / tp):\n"
+            "  --tp T              tensor parallelism (Megatron): each layer split over T ranks (heads,\n"
+            "                      fc columns, vocabulary rows); T must divide the heads and the padded\n"
+            "                      vocabulary (default 1; env TP)\n"
             "  --zero S            ZeRO stage (default 0; env ZERO_STAGE): 0 all-reduce gradients;\n"
             "                      1 shard AdamW state; 2 also gradients; 3 also parameters\n"
             "  --bucket-mb X       gradient bucket size for the overlapped reduction (default 25)\n"
@@ -94,9 +97,19 @@ int cmd_train(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    /* under mpirun, start MPI first, so that every later error ends the whole job */
+    /* under mpirun, start MPI first, so that every later error ends the whole
+     * job; the grid's shape is the one flag read before it */
+    int tp = 1;
+    {
+        const char *e = getenv("TP");
+        if (e && *e) tp = (int)ls_parse_int("TP", e, 1, 4096);
+        for (int i = 0; i < argc; i++) {
+            if (!strncmp(argv[i], "--tp=", 5)) tp = (int)ls_parse_int("--tp", argv[i] + 5, 1, 4096);
+            else if (!strcmp(argv[i], "--tp") && i + 1 < argc) tp = (int)ls_parse_int("--tp", argv[i + 1], 1, 4096);
+        }
+    }
     static LsGrid grid;
-    ls_grid_init(&grid, 1, 1, 1);
+    ls_grid_init(&grid, tp, 1, 1);
     TrainOpts o;
     train_opts_defaults(&o);
     o.grid = &grid;
@@ -142,6 +155,7 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
         else if (ls_flag(a, "--peak-gflops")) o.peak_gflops = ls_double_arg(argc, argv, &i, 1e-3, 1e9);
         else if (ls_flag(a, "--zero")) o.zero = (int)ls_int_arg(argc, argv, &i, 0, 3);
+        else if (ls_flag(a, "--tp")) (void)ls_int_arg(argc, argv, &i, 1, 4096); /* read above */
         else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
         else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
         else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);

@@ -21,6 +21,7 @@ typedef struct {
     float **ln2, **ln2_mean, **ln2_rstd, **fch, **fch_gelu, **res3;
     float *input;      /* (B,T,C) residual stream entering the stage */
     float *lnf, *lnf_mean, *lnf_rstd, *logits, *lse, *losses;
+    float *vp_stats;   /* tp > 1: per-row max, sum of exps, target logit of the loss */
     int32_t *tokens, *targets;
     /* backward scratch */
     float *dres, *dtmp, *dqkv, *dfch;
@@ -41,6 +42,21 @@ typedef struct {
 typedef enum { GPT_PRE_FORWARD, GPT_POST_FORWARD, GPT_PRE_BACKWARD, GPT_POST_BACKWARD } GptHookEvent;
 typedef void (*GptHook)(void *ctx, GptHookEvent ev, int unit);
 
+/* Tensor parallelism (Megatron): the layer's products are split over the
+ * tensor-parallel group and combined by all-reduces the model asks for through
+ * this callback, so the model knows nothing about communication:
+ *   forward:  after the attention and MLP output projections (row-parallel,
+ *             partial sums: Megatron's g), after the vocabulary-parallel
+ *             embedding lookup, and 3 in the loss (max, sum of exps, target);
+ *   backward: after the QKV and fc input-gradient products (f's backward), and
+ *             after the head's input-gradient product.
+ * size 1: no calls, the one-process code path. */
+typedef struct {
+    int size, rank;
+    void *ctx;
+    void (*allreduce)(void *ctx, float *buf, size_t n, int max); /* max = 0: sum */
+} GptTp;
+
 typedef struct {
     GptLayout lay;
     GptConfig cfg;
@@ -48,6 +64,7 @@ typedef struct {
     GptTensors p, g;       /* per-tensor views of params and grads */
     GptActs a;
     int B, T;              /* shape the activations are allocated for (0 = none) */
+    GptTp tp;              /* tensor-parallel group (size 1 = none) */
     GptHook hook;          /* NULL = none */
     void *hook_ctx;
 } Gpt;
@@ -68,6 +85,8 @@ void gpt_init_random(Gpt *m, uint64_t seed);
 /* (Re)allocate activations for micro-batches of B x T (T <= max_seq_len). */
 void gpt_ensure_acts(Gpt *m, int B, int T);
 size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T);
+/* The same on one tensor-parallel shard of tp (local heads, fc columns, vocab rows). */
+size_t gpt_act_bytes_tp(const GptConfig *cfg, int nlayers, int B, int T, int tp);
 
 /* Forward one micro-batch. tokens (B*T) are read on the first stage; targets
  * (B*T) on the last stage, or NULL to compute logits only. Returns the mean

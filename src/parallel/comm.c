@@ -34,6 +34,12 @@ void ls_comm_allreduce_sum(LsComm *c, float *buf, size_t n) {
     ls_mpi_allreduce_f(c, buf, n);
 }
 
+void ls_comm_allreduce_max(LsComm *c, float *buf, size_t n) {
+    if (c->size == 1) return;
+    account(c, LS_OP_ALLREDUCE, 4.0 * n);
+    ls_mpi_allreduce_max_f(c, buf, n);
+}
+
 double ls_comm_allreduce_sum_double(LsComm *c, double x) {
     if (c->size == 1) return x;
     c->calls[LS_OP_OTHER]++;

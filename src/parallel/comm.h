@@ -47,6 +47,8 @@ void ls_comm_init_self(LsComm *c, const char *name);
 
 /* In-place sum of n floats over the group (blocking). */
 void ls_comm_allreduce_sum(LsComm *c, float *buf, size_t n);
+/* In-place element-wise max of n floats over the group (blocking). */
+void ls_comm_allreduce_max(LsComm *c, float *buf, size_t n);
 /* Sum / max of one double over the group (loss sums, norms, timings). */
 double ls_comm_allreduce_sum_double(LsComm *c, double x);
 double ls_comm_allreduce_max_double(LsComm *c, double x);

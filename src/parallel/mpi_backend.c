@@ -278,6 +278,10 @@ void ls_mpi_allreduce_f(LsComm *c, float *buf, size_t n) {
     check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, COMM(c)), "Allreduce", c);
 }
 
+void ls_mpi_allreduce_max_f(LsComm *c, float *buf, size_t n) {
+    check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_MAX, COMM(c)), "Allreduce (max)", c);
+}
+
 double ls_mpi_allreduce_d(LsComm *c, double x, int max) {
     double y = 0;
     check(MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, max ? MPI_MAX : MPI_SUM, COMM(c)), "Allreduce", c);
@@ -362,6 +366,7 @@ void ls_mpi_split(const LsComm *p, LsComm *o, const char *n, int c, int k) {
 }
 void ls_mpi_finalize(void) {}
 void ls_mpi_allreduce_f(LsComm *c, float *b, size_t n) { (void)c, (void)b, (void)n; no_mpi(); }
+void ls_mpi_allreduce_max_f(LsComm *c, float *b, size_t n) { (void)c, (void)b, (void)n; no_mpi(); }
 double ls_mpi_allreduce_d(LsComm *c, double x, int m) { (void)c, (void)x, (void)m; no_mpi(); }
 void ls_mpi_allreduce_dv(LsComm *c, double *b, size_t n) { (void)c, (void)b, (void)n; no_mpi(); }
 void ls_mpi_barrier(LsComm *c) { (void)c; no_mpi(); }

@@ -23,6 +23,7 @@ void ls_mpi_finalize(void);
 size_t ls_mpi_shm_bytes(const LsComm *c);
 
 void ls_mpi_allreduce_f(LsComm *c, float *buf, size_t n);
+void ls_mpi_allreduce_max_f(LsComm *c, float *buf, size_t n);
 double ls_mpi_allreduce_d(LsComm *c, double x, int max);
 void ls_mpi_allreduce_dv(LsComm *c, double *buf, size_t n);
 void ls_mpi_barrier(LsComm *c);

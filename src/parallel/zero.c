@@ -5,6 +5,7 @@
 
 #include "../core/error.h"
 #include "../core/timer.h"
+#include "tensor_parallel.h"
 
 size_t zero_shard_len(size_t n, int W) {
     if (W <= 1) return n;
@@ -334,14 +335,18 @@ void zero_end_backward(ZeroEngine *z) {
     for (int k = 0; k < z->nbuckets; k++) retire(z, &z->bucket[k]);
 }
 
-double zero_grad_sq_sum(ZeroEngine *z) {
+double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp) {
     const float *g = z->stage == 0 ? z->m->grads : z->gshard;
-    size_t n = z->stage == 0 ? z->n : z->hi - z->lo;
-    double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    /* stage 0: every rank holds the whole reduced gradient already */
-    return z->stage == 0 ? s : ls_comm_allreduce_sum_double(z->dp, s);
+    size_t lo = z->stage == 0 ? 0 : z->lo, hi = z->stage == 0 ? z->n : z->hi;
+    double sharded, replicated;
+    tp_grad_sq_parts(&z->m->lay, g, lo, hi, &sharded, &replicated);
+    /* stage 0: every dp rank holds the whole reduced gradient already */
+    if (z->stage > 0) {
+        sharded = ls_comm_allreduce_sum_double(z->dp, sharded);
+        replicated = ls_comm_allreduce_sum_double(z->dp, replicated);
+    }
+    /* tensor-parallel shards add up; replicated tensors count once */
+    return ls_comm_allreduce_sum_double(tp, sharded) + replicated;
 }
 
 ZeroSlice zero_update_slice(ZeroEngine *z) {

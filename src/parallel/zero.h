@@ -100,8 +100,10 @@ size_t zero_optimizer_len(const ZeroEngine *z);
 void zero_begin_step(ZeroEngine *z);
 void zero_begin_micro(ZeroEngine *z, int last_micro);
 void zero_end_backward(ZeroEngine *z);
-/* Sum of squared reduced gradients over the whole model (identical on every rank). */
-double zero_grad_sq_sum(ZeroEngine *z);
+/* Sum of squared reduced gradients over the whole model (identical on every
+ * rank): slices summed over dp, tensor-parallel shards over `tp`, replicated
+ * tensors counted once. */
+double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp);
 /* The part this rank updates: flat range [lo, hi), its parameters and its
  * reduced gradients (index 0 = flat offset lo). */
 typedef struct { size_t lo, hi; float *params, *grads; } ZeroSlice;

@@ -101,7 +101,11 @@ void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState 
     ckpt_model_path(mpath, rundir, step);
     state_path(spath, rundir, step);
     gpt_load(m, mpath);
-    size_t n = m->lay.total;
+    /* the file holds whole tensors of every layer, whatever this rank's shard */
+    GptLayout whole;
+    gpt_layout_build(&whole, &m->cfg, 0, m->cfg.num_layers, 1, 0);
+    size_t n = whole.total;
+    gpt_layout_free(&whole);
     int64_t size = ls_file_size(spath);
     if (size < 0) ls_fatal("checkpoint state '%s' is missing", spath);
     /* the version decides the record size */

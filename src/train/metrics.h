@@ -17,6 +17,7 @@ typedef struct {
     int ranks;            /* world size; > 1 adds the communication fields to the line */
     double comm_bytes;    /* bytes this rank sent in the step (ring volumes, comm.h) */
     double comm_wait_ms;  /* time this rank spent inside communication calls */
+    long tp_allreduces;   /* tensor-parallel all-reduces this rank made in the step */
 } StepMetrics;
 
 /* Resident memory of this process in MiB. */

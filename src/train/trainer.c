@@ -15,6 +15,7 @@
 #include "../model/gpt.h"
 #include "../model/gpt_io.h"
 #include "../parallel/comm.h"
+#include "../parallel/tensor_parallel.h"
 #include "../parallel/zero.h"
 #include "../plan/memory.h"
 #include "checkpoint.h"
@@ -80,7 +81,7 @@ void train_opts_defaults(TrainOpts *o) {
  * moments (temporarily) and let rank 0 of the data-parallel group write them
  * in the layout-free format. Collective over the group. */
 static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, TrainState *st,
-                            const LsGrid *grid) {
+                            LsGrid *grid) {
     zero_params_full(z, 1);
     AdamW full = *opt;
     if (z->stage > 0) {
@@ -89,8 +90,24 @@ static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, Train
         zero_gather_slices(z, opt->m, full.m);
         zero_gather_slices(z, opt->v, full.v);
     }
-    if (grid->rank == 0) ckpt_save(rundir, z->m, &full, st);
-    ls_comm_barrier((LsComm *)&grid->world_comm); /* nobody reads `latest` before it exists */
+    if (grid->tp > 1) {
+        /* whole tensors from the tp shards, in a one-rank (tp = 1) model */
+        const GptConfig *c = &z->m->cfg;
+        Gpt whole;
+        gpt_create(&whole, c, z->m->lay.layer_begin, z->m->lay.layer_end, 1, 0);
+        AdamW wopt;
+        adamw_init(&wopt, whole.lay.total);
+        wopt.t = opt->t;
+        tp_gather_full(&z->m->lay, z->m->params, &grid->tp_comm, &whole.lay, whole.params);
+        tp_gather_full(&z->m->lay, full.m, &grid->tp_comm, &whole.lay, wopt.m);
+        tp_gather_full(&z->m->lay, full.v, &grid->tp_comm, &whole.lay, wopt.v);
+        if (grid->rank == 0) ckpt_save(rundir, &whole, &wopt, st);
+        adamw_free(&wopt);
+        gpt_destroy(&whole);
+    } else if (grid->rank == 0) {
+        ckpt_save(rundir, z->m, &full, st);
+    }
+    ls_comm_barrier(&grid->world_comm); /* nobody reads `latest` before it exists */
     if (z->stage > 0) adamw_free(&full);
     zero_params_release(z, 0);
 }
@@ -189,6 +206,7 @@ int trainer_run(const TrainOpts *o) {
     /* ---- model and optimizer */
     Gpt m;
     gpt_create_ex(&m, cfg, 0, cfg->num_layers, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
+    tp_attach(&m, &gp->tp_comm);
     ZeroEngine z;
     zero_init(&z, &m, &gp->dp_comm, o->zero, (size_t)(o->bucket_mb * 1048576.0 / 4.0));
     AdamW opt;
@@ -278,6 +296,7 @@ int trainer_run(const TrainOpts *o) {
     for (long step = start; step < end; step++) {
         double t0 = ls_now_s();
         double bytes0 = gp->dp_comm.bytes_sent;
+        long tp_calls0 = gp->tp_comm.calls[LS_OP_ALLREDUCE];
         zero_begin_step(&z);
         double loss_sum = 0.0;
         for (int j = 0; j < A; j++) {
@@ -293,7 +312,7 @@ int trainer_run(const TrainOpts *o) {
         }
         /* the mean over all G*T tokens of the global batch, never a mean of means */
         double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
-        double norm = sqrt(zero_grad_sq_sum(&z));
+        double norm = sqrt(zero_grad_sq_sum(&z, &gp->tp_comm));
         if (!isfinite(loss) || !isfinite(norm))
         {
             char saved[64] = "no checkpoint was written";
@@ -322,6 +341,7 @@ int trainer_run(const TrainOpts *o) {
         sm.mem_mib = metrics_rss_mib();
         sm.ranks = grid.world;
         sm.comm_bytes = gp->dp_comm.bytes_sent - bytes0;
+        sm.tp_allreduces = gp->tp_comm.calls[LS_OP_ALLREDUCE] - tp_calls0;
         sm.comm_wait_ms = z.wait_s * 1e3;
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))
             sm.val_loss = eval_loss(&m, &val, B, T, o->val_batches);

@@ -4,9 +4,12 @@ the final parameters of their newest checkpoints (llm.c model files).
     compare_runs.py RUN_A RUN_B [--tol 1e-5] [--lr 1e-3]
 
 Losses: |a - b| <= tol * |b| at every step (the files hold 7 significant
-digits). Parameters: for every tensor, max |a - b| <= tol * max |b|, i.e. the
-error relative to the tensor's own scale; float32 round-off from a different
-summation order (ranks, buckets, shards) is ~1e-7 of that scale per step.
+digits). Parameters: for every tensor, the normwise relative error
+||a - b|| / ||b|| <= tol (Frobenius norms), and no single element off by more
+than 10 tol of the tensor's largest |value|. float32 round-off from a
+different summation order (ranks, buckets, tensor-parallel partial sums) is
+~1e-7 per step; Adam turns it into slightly larger differences for elements
+whose gradient is near zero, which the element-wise bound allows for.
 One exception: the key bias (the middle third of each layer's qkvb). Its
 gradient is exactly zero in exact arithmetic (q.(k + b) shifts every score of
 a query row by the same q.b, which softmax ignores), so in float32 it is pure
@@ -71,14 +74,19 @@ def main():
     for name in ("qkvb",):
         ma[name] = [x for x, k in zip(ma[name], is_kbias) if not k]
         mb[name] = [x for x, k in zip(mb[name], is_kbias) if not k]
-    worst_t, worst_name = 0.0, ""
+    worst_t, worst_name, worst_e, worst_ename = 0.0, "", 0.0, ""
     for name in NAMES:
-        scale = max(abs(v) for v in mb[name]) or 1.0
-        err = max(abs(x - y) for x, y in zip(ma[name], mb[name])) / scale
+        norm = sum(v * v for v in mb[name]) ** 0.5 or 1.0
+        err = sum((x - y) ** 2 for x, y in zip(ma[name], mb[name])) ** 0.5 / norm
         if err > worst_t:
             worst_t, worst_name = err, name
-    print("params: max per-tensor relative difference %.3g (%s)" % (worst_t, worst_name))
-    ok &= worst_t <= tol
+        scale = max(abs(v) for v in mb[name]) or 1.0
+        e = max(abs(x - y) for x, y in zip(ma[name], mb[name])) / scale
+        if e > worst_e:
+            worst_e, worst_ename = e, name
+    print("params: max per-tensor relative difference %.3g (%s); worst element %.3g of its tensor's "
+          "max (%s)" % (worst_t, worst_name, worst_e, worst_ename))
+    ok &= worst_t <= tol and worst_e <= 10 * tol
     print("OK" if ok else "FAIL (tolerance %g)" % tol)
     return 0 if ok else 1
 

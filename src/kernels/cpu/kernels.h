@@ -83,4 +83,30 @@ void classifier_backward(float *dlnf, float *dwte, float *logits, const float *l
                          const float *lnf, const float *wte, const int32_t *targets, float dloss,
                          int N, int C, int V, int Vp);
 
+/* --- tensor parallelism (vocab_parallel.c): local halves of the
+ * vocabulary-parallel embedding and loss; the model adds the all-reduces.
+ * This rank holds vocabulary rows [v0, v0 + Vl); logits are (N, Vl). */
+/* out = wte[tok - v0] for tokens in range, else 0 (N rows) */
+void vp_encoder_forward(float *out, const int32_t *tok, const float *wte, int v0, int Vl, int N,
+                        int C);
+/* out[b,t,:] += wpe[t,:] */
+void add_position_rows(float *out, const float *wpe, int B, int T, int C);
+/* dwte[tok - v0] += dout for tokens in range; dwpe[t] += sum_b dout (accumulate) */
+void vp_encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tok, int v0,
+                         int Vl, int B, int T, int C);
+/* out[i,:] += bias (the bias of a row-parallel product, added once after the reduction) */
+void bias_add_rows(float *out, const float *bias, int N, int C);
+/* per row: max over the local real columns */
+void vp_ce_local_max(float *mx, const float *logits, int N, int v0, int Vl, int V);
+/* per row, given the global max: sum of exp(z - max) over local real columns,
+ * and the target's logit if this rank owns it (else 0) */
+void vp_ce_local_sums(float *sumexp, float *zt, const float *logits, const float *mx,
+                      const int32_t *target, int N, int v0, int Vl, int V);
+/* from the reduced max, sums and target logits: lse and losses */
+void vp_ce_finish(float *losses, float *lse, const float *mx, const float *sumexp, const float *zt,
+                  int N);
+/* in place: local logits become dloss * (softmax - onehot), 0 on padding */
+void vp_ce_backward(float *logits, const float *lse, const int32_t *target, float dloss, int N,
+                    int v0, int Vl, int V);
+
 #endif
