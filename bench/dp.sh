@@ -43,3 +43,27 @@ awk -v a="$one" -v b="$two" -v w="$wait" 'BEGIN {
 echo
 echo "collectives (mpirun -np 2 llmscale bench --comm):"
 $MPI -np 2 "$BIN" bench --comm --threads 1
+
+# tensor parallelism: tp=2 on 2 ranks x 1 thread vs 1 rank x 2 threads, the
+# same global batch of 4 sequences (B=4, T=64); communication volume per step
+# against Megatron's 4*b*s*h*(t-1)/t values per layer each way (fp32 bytes).
+: > "$W/tp.txt"
+: > "$W/one2.txt"
+for round in 1 2 3; do
+    "$BIN" train $ARGS --threads 2 --global-batch 4 --out "$W/one" > /dev/null 2>&1
+    median "$W/one/metrics.jsonl" ms >> "$W/one2.txt"
+    $MPI -np 2 "$BIN" train $ARGS --threads 1 --global-batch 4 --tp 2 --out "$W/tp" > /dev/null 2>&1
+    median "$W/tp/metrics.jsonl" ms >> "$W/tp.txt"
+    tpb=$(median "$W/tp/metrics.jsonl" tp_bytes)
+    rm -rf "$W/one" "$W/tp"
+done
+one=$(med3 "$W/one2.txt"); tp=$(med3 "$W/tp.txt")
+echo
+echo "tensor parallel, GPT-2 124M shape, tp=2, B=4 x T=64 (median of 3 alternating runs):"
+awk -v a="$one" -v b="$tp" -v by="$tpb" 'BEGIN {
+    printf "  1 rank  x 2 threads: %7.1f ms/step\n  tp=2, 2 ranks x 1 thread: %7.1f ms/step\n", a, b
+    printf "  tensor-parallel efficiency: %.1f%% (target >= 80%%)\n", 100 * a / b
+    L = 12; h = 768; bs = 4 * 64; t = 2
+    f = 2 * L * 4 * bs * h * (t - 1) / t * 4
+    printf "  sent per rank per step: %.1f MiB; layers alone by the formula 2 x L x 4bsh(t-1)/t x 4 B = %.1f MiB\n", by / 1048576, f / 1048576
+    printf "  (the rest: the embedding all-reduce, the loss statistics and the head input gradient)\n" }'

@@ -37,6 +37,8 @@ run resume          sh tests/test_resume.sh build/llmscale
 run bad-input-asan  sh tests/test_bad_input.sh build-asan/llmscale
 run bpe-reference   /usr/bin/python3 tests/test_bpe.py build/llmscale
 run data-parallel   sh tests/test_data_parallel.sh build/llmscale
+run unit-tensor-parallel build/tests/test_tensor_parallel
+run tensor-parallel sh tests/test_tensor_parallel.sh build/llmscale
 run data-errors-asan sh tests/test_data_errors.sh build-asan/llmscale
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

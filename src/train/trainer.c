@@ -297,6 +297,7 @@ int trainer_run(const TrainOpts *o) {
         double t0 = ls_now_s();
         double bytes0 = gp->dp_comm.bytes_sent;
         long tp_calls0 = gp->tp_comm.calls[LS_OP_ALLREDUCE];
+        double tp_bytes0 = gp->tp_comm.bytes_sent;
         zero_begin_step(&z);
         double loss_sum = 0.0;
         for (int j = 0; j < A; j++) {
@@ -342,6 +343,7 @@ int trainer_run(const TrainOpts *o) {
         sm.ranks = grid.world;
         sm.comm_bytes = gp->dp_comm.bytes_sent - bytes0;
         sm.tp_allreduces = gp->tp_comm.calls[LS_OP_ALLREDUCE] - tp_calls0;
+        sm.tp_bytes = gp->tp_comm.bytes_sent - tp_bytes0;
         sm.comm_wait_ms = z.wait_s * 1e3;
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))
             sm.val_loss = eval_loss(&m, &val, B, T, o->val_batches);
