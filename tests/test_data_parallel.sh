@@ -11,21 +11,9 @@
 #  - a world that does not fit the batch is one clear error before any work;
 #  - a rank killed mid-run ends the whole job, naming the rank, within 30 s.
 # usage: test_data_parallel.sh build/llmscale
-BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-npass=0
-nfail=0
-pass() { npass=$((npass + 1)); echo "ok - $1"; }
-fail() { nfail=$((nfail + 1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/mpi_common.sh"
 expect_grep() { if grep -q -e "$2" "$3"; then pass "$1"; else fail "$1 ('$2' not in $3)"; tail -5 "$3"; fi; }
 expect_status() { if [ "$2" -ne 0 ]; then pass "$1 (exit $2)"; else fail "$1 (exit 0)"; fi; }
-command -v mpirun >/dev/null || { echo "mpirun missing: make test installs openmpi-bin"; exit 1; }
-D=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_dp.XXXXXX") || exit 1
-trap 'rm -rf "$D"' EXIT
-cd "$D" || exit 1
-MPI="mpirun --oversubscribe --allow-run-as-root"
-cat "$ROOT"/src/*/*.c | head -c 150000 > corpus.txt
-"$BIN" prepare --input corpus.txt --out data > /dev/null || exit 1
 
 LR=1e-3
 COMMON="--data data --model micro --batch 2 --steps 20 --lr $LR --warmup 2 --threads 1 --peak-gflops 100 --print-every 0"
@@ -54,7 +42,7 @@ for W in 2 4; do
             if [ $? -ne 0 ]; then
                 fail "$name: training failed"; tail -5 "$name.log"; continue
             fi
-            if out=$(/usr/bin/python3 "$ROOT/tests/reference/compare_runs.py" "$name" ref$G --lr $LR); then
+            if out=$($CMP "$name" ref$G --lr $LR); then
                 pass "$name equals one process: $(echo "$out" | grep params)"
             else
                 fail "$name differs from one process:"; echo "$out"
@@ -81,7 +69,7 @@ for cfg in "2 2 0" "2 2 3" "4 1 1" "4 1 2" "all 4 2 3"; do
     name="shm$shm-dp$W-ga$A-zero$Z"
     LLMSCALE_SHM=$shm $MPI -np $W "$BIN" train $COMMON --global-batch $G --zero $Z --bucket-mb 0.03 \
         --out "$name" > "$name.log" 2>&1 || { fail "$name: training failed"; tail -5 "$name.log"; continue; }
-    if out=$(/usr/bin/python3 "$ROOT/tests/reference/compare_runs.py" "$name" ref$G --lr $LR); then
+    if out=$($CMP "$name" ref$G --lr $LR); then
         pass "$name equals one process"
     else
         fail "$name differs:"; echo "$out"
@@ -91,7 +79,7 @@ done
 # layout-free checkpoints: 10 steps at dp=2 ZeRO-3, then 10 more at dp=4 ZeRO-1
 $MPI -np 2 "$BIN" train $COMMON --global-batch 8 --zero 3 --stop-at 10 --out hop > hop1.log 2>&1 &&
     $MPI -np 4 "$BIN" train $COMMON --global-batch 8 --zero 1 --resume hop > hop2.log 2>&1
-if [ $? -eq 0 ] && out=$(/usr/bin/python3 "$ROOT/tests/reference/compare_runs.py" hop ref8 --lr $LR); then
+if [ $? -eq 0 ] && out=$($CMP hop ref8 --lr $LR); then
     pass "stop at dp=2 ZeRO-3, resume at dp=4 ZeRO-1: equals one process"
 else
     fail "cross-layout resume:"; echo "$out"; tail -3 hop1.log hop2.log
@@ -143,5 +131,4 @@ expect_status "job with a killed rank exits non-zero" $rc
 expect_grep "the message names the dead rank" "rank [0-9]" kill.log
 if [ $elapsed -lt 30 ]; then pass "job ended ${elapsed}s after start (killed at 4 s)"; else fail "job hung ($elapsed s)"; fi
 
-echo "$npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+summary

@@ -13,20 +13,7 @@
 #  - the memory report's measured bytes equal plan_memory's at tp=2;
 #  - layouts that cannot work are one clear error before any step.
 # usage: test_tensor_parallel.sh build/llmscale
-BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-npass=0
-nfail=0
-pass() { npass=$((npass + 1)); echo "ok - $1"; }
-fail() { nfail=$((nfail + 1)); echo "FAIL - $1"; }
-command -v mpirun >/dev/null || { echo "mpirun missing: make test installs openmpi-bin"; exit 1; }
-D=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_tp.XXXXXX") || exit 1
-trap 'rm -rf "$D"' EXIT
-cd "$D" || exit 1
-MPI="mpirun --oversubscribe --allow-run-as-root"
-CMP="/usr/bin/python3 $ROOT/tests/reference/compare_runs.py"
-cat "$ROOT"/src/*/*.c | head -c 150000 > corpus.txt
-"$BIN" prepare --input corpus.txt --out data > /dev/null || exit 1
+. "$(dirname "$0")/mpi_common.sh"
 
 LR=1e-3
 L=2 # the micro preset: 2 layers, 4 heads, padded vocab 384
@@ -95,5 +82,4 @@ if "$BIN" train $COMMON --tp 2 > bad.log 2>&1; then fail "--tp 2 in one process 
 elif grep -q "launch with mpirun" bad.log; then pass "--tp 2 without mpirun: clear error"
 else fail "--tp 2 without mpirun"; cat bad.log; fi
 
-echo "$npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+summary

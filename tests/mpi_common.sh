@@ -1,0 +1,21 @@
+# mpi_common.sh - shared by the multi-rank test scripts (test_data_parallel.sh,
+# test_tensor_parallel.sh). Source it with $1 = the llmscale binary and
+# $0 = the test script. It sets BIN, ROOT, MPI (mpirun for this 2-core box),
+# CMP (run comparison, tests/reference/compare_runs.py), pass/fail counters
+# with summary, and cds into a scratch directory holding `data`: byte-level
+# shards of the repository's own C sources (no external corpus needed).
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+npass=0
+nfail=0
+pass() { npass=$((npass + 1)); echo "ok - $1"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL - $1"; }
+summary() { echo "$npass passed, $nfail failed"; [ "$nfail" -eq 0 ]; }
+command -v mpirun >/dev/null || { echo "mpirun missing: make test installs openmpi-bin"; exit 1; }
+D=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_mpi.XXXXXX") || exit 1
+trap 'rm -rf "$D"' EXIT
+cd "$D" || exit 1
+MPI="mpirun --oversubscribe --allow-run-as-root"
+CMP="/usr/bin/python3 $ROOT/tests/reference/compare_runs.py"
+cat "$ROOT"/src/*/*.c | head -c 150000 > corpus.txt
+"$BIN" prepare --input corpus.txt --out data > /dev/null || exit 1
