@@ -16,11 +16,6 @@
 #include "../parallel/comm.h"
 #include "commands.h"
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* one timed collective of `bytes` on `c` (all ranks call it together) */
 static double time_op(LsComm *c, int op, float *buf, size_t bytes, int *counts, int *displs) {
     size_t n = bytes / sizeof(float);
@@ -63,7 +58,7 @@ int bench_comm(int max_mb, int iters) {
         for (int op = 0; op < 3; op++) {
             time_op(c, op, buf, bytes, counts, displs); /* warm-up: page faults, connections */
             for (int i = 0; i < iters; i++) t[i] = time_op(c, op, buf, bytes, counts, displs);
-            qsort(t, (size_t)iters, sizeof(double), cmp_double);
+            ls_sort_times(t, (size_t)iters);
             double med = t[iters / 2], alg = bytes / med / 1e9;
             char size[32];
             if (bytes >= (1 << 20)) snprintf(size, sizeof size, "%zu MB", bytes >> 20);

@@ -51,11 +51,6 @@ static double median_sorted(const double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int cmd_bench(int argc, char **argv) {
     if (ls_wants_help(argc, argv)) {
         usage(stdout);
@@ -158,8 +153,8 @@ int cmd_bench(int argc, char **argv) {
             for (int k = 0; k < LS_PROF_NPHASES; k++) phase[(3 + k) * steps + s] = ls_prof_sec[k] * 1e3;
         }
     }
-    qsort(ms, (size_t)steps, sizeof(double), cmp_double);
-    for (int k = 0; k < NP; k++) qsort(phase + (size_t)k * steps, (size_t)steps, sizeof(double), cmp_double);
+    ls_sort_times(ms, (size_t)steps);
+    for (int k = 0; k < NP; k++) ls_sort_times(phase + (size_t)k * steps, (size_t)steps);
     double med = median_sorted(ms, steps);
     double tok_s = B * T / (med / 1e3);
     double gflops = gpt_flops_per_token(&cfg, T) * tok_s / 1e9;

@@ -36,11 +36,6 @@ static void usage(void) {
         "                     line in quotes (C escapes: \\n \\t \\\\ \\\" \\xNN)\n");
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* encode `runs` times, each with a fresh encoder (empty word cache) */
 static void time_encode(const LsTokenizer *tk, const uint8_t *s, size_t n, int runs) {
     int32_t *ids = ls_calloc(n + 1, sizeof(int32_t), "token ids");
@@ -56,7 +51,7 @@ static void time_encode(const LsTokenizer *tk, const uint8_t *s, size_t n, int r
         hit = bpe.words ? (double)bpe.hits / (double)bpe.words : 0;
         ls_bpe_free(&bpe);
     }
-    qsort(sec, (size_t)runs, sizeof(double), cmp_double);
+    ls_sort_times(sec, (size_t)runs);
     double med = sec[runs / 2];
     printf("encode: %.2f MB -> %zu tokens (%.3f bytes/token) in %.3f s (median of %d): %.1f MB/s "
            "on one core, word cache hit rate %.1f%%\n", n / 1e6, m, (double)n / (double)m, med,

@@ -71,3 +71,10 @@ void *ls_calloc(size_t n, size_t size, const char *what) {
 }
 
 void ls_free(void *p) { free(p); }
+
+void *ls_grow(void *old, size_t n_old, size_t n_new, size_t elem, const char *what) {
+    void *p = ls_calloc(n_new, elem, what);
+    if (n_old) memcpy(p, old, n_old * elem);
+    ls_free(old);
+    return p;
+}

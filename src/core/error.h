@@ -37,5 +37,8 @@ void ls_set_abort_hook(void (*hook)(int code));
  * `what` names the buffer in the error message. */
 void *ls_calloc(size_t n, size_t size, const char *what);
 void ls_free(void *p);
+/* Grow an ls_calloc'd array of n_old elements to n_new (the first n_old kept,
+ * the rest zero); frees the old one. */
+void *ls_grow(void *old, size_t n_old, size_t n_new, size_t elem, const char *what);
 
 #endif

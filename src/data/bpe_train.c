@@ -39,13 +39,6 @@ static void pairs_rehash(Pairs *P, size_t slots) {
     }
 }
 
-static void *grow(void *old, size_t n_old, size_t n_new, size_t elem) {
-    void *p = ls_calloc(n_new, elem, "BPE training");
-    if (n_old) memcpy(p, old, n_old * elem);
-    ls_free(old);
-    return p;
-}
-
 /* index of pair key, created with count 0 if absent */
 static uint32_t pair_get(Pairs *P, uint32_t key) {
     size_t s = ls_mix32(key + 1) & P->mask;
@@ -53,10 +46,10 @@ static uint32_t pair_get(Pairs *P, uint32_t key) {
         if (P->slot_key[s] == key + 1) return P->slot_p[s];
     if (P->n == P->cap) {
         size_t c = P->cap ? 2 * P->cap : 1024;
-        P->key = grow(P->key, P->n, c, sizeof(uint32_t));
-        P->count = grow(P->count, P->n, c, sizeof(int64_t));
-        P->words = grow(P->words, P->n, c, sizeof(WordList));
-        P->touched = grow(P->touched, P->n, c, sizeof(uint32_t));
+        P->key = ls_grow(P->key, P->n, c, sizeof(uint32_t), "BPE training");
+        P->count = ls_grow(P->count, P->n, c, sizeof(int64_t), "BPE training");
+        P->words = ls_grow(P->words, P->n, c, sizeof(WordList), "BPE training");
+        P->touched = ls_grow(P->touched, P->n, c, sizeof(uint32_t), "BPE training");
         P->cap = c;
     }
     uint32_t p = (uint32_t)P->n++;
@@ -71,7 +64,7 @@ static void list_add(WordList *l, uint32_t w) {
     if (l->n && l->w[l->n - 1] == w) return;
     if (l->n == l->cap) {
         uint32_t c = l->cap ? 2 * l->cap : 4;
-        l->w = grow(l->w, l->n, c, sizeof(uint32_t));
+        l->w = ls_grow(l->w, l->n, c, sizeof(uint32_t), "BPE training");
         l->cap = c;
     }
     l->w[l->n++] = w;
@@ -95,7 +88,7 @@ static inline int above(Entry a, Entry b) {
 static void heap_push(Heap *h, int64_t count, uint32_t key) {
     if (h->n == h->cap) {
         size_t c = h->cap ? 2 * h->cap : 4096;
-        h->e = grow(h->e, h->n, c, sizeof(Entry));
+        h->e = ls_grow(h->e, h->n, c, sizeof(Entry), "BPE training");
         h->cap = c;
     }
     Entry v = {count, key};
@@ -151,7 +144,7 @@ static void inc(Train *t, uint32_t a, uint32_t b, int64_t c, uint32_t w) {
         t->P.touched[p] = t->merge_no;
         if (t->nup == t->capup) {
             size_t cnew = t->capup ? 2 * t->capup : 1024;
-            t->up = grow(t->up, t->nup, cnew, sizeof(uint32_t));
+            t->up = ls_grow(t->up, t->nup, cnew, sizeof(uint32_t), "BPE training");
             t->capup = cnew;
         }
         t->up[t->nup++] = p;

@@ -6,13 +6,6 @@
 #include "../core/error.h"
 #include "hash.h"
 
-static void *grow(void *old, size_t n_old, size_t n_new, size_t elem, const char *what) {
-    void *p = ls_calloc(n_new, elem, what);
-    if (n_old) memcpy(p, old, n_old * elem);
-    ls_free(old);
-    return p;
-}
-
 static void rehash(LsWordCounts *wc, size_t slots) {
     ls_free(wc->hash);
     ls_free(wc->slot_w);
@@ -89,15 +82,15 @@ void ls_wordcounts_add(LsWordCounts *wc, const uint8_t *w, size_t n, uint64_t co
     }
     if (wc->nwords == wc->cap_words) {
         size_t c = 2 * wc->cap_words;
-        wc->count = grow(wc->count, wc->nwords, c, sizeof(uint64_t), "word table");
-        wc->off = grow(wc->off, wc->nwords, c, sizeof(uint64_t), "word table");
-        wc->len = grow(wc->len, wc->nwords, c, sizeof(uint32_t), "word table");
+        wc->count = ls_grow(wc->count, wc->nwords, c, sizeof(uint64_t), "word table");
+        wc->off = ls_grow(wc->off, wc->nwords, c, sizeof(uint64_t), "word table");
+        wc->len = ls_grow(wc->len, wc->nwords, c, sizeof(uint32_t), "word table");
         wc->cap_words = c;
     }
     if (wc->nbytes + n > wc->cap_bytes) {
         size_t c = 2 * wc->cap_bytes;
         while (c < wc->nbytes + n) c *= 2;
-        wc->bytes = grow(wc->bytes, wc->nbytes, c, 1, "word table");
+        wc->bytes = ls_grow(wc->bytes, wc->nbytes, c, 1, "word table");
         wc->cap_bytes = c;
     }
     size_t i = wc->nwords++;

@@ -28,11 +28,6 @@ char *plan_calib_path(char *out, size_t n, int threads) {
 
 static double g_shape(double d, double d0) { return d / (d + d0); }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Fastest of reps timings (seconds) of fn(ctx) after one warm-up call: the
  * machine's capability, robust to other jobs interrupting some runs. */
 static double best_time(void (*fn)(void *), void *ctx, int reps) {
@@ -43,7 +38,7 @@ static double best_time(void (*fn)(void *), void *ctx, int reps) {
         fn(ctx);
         t[r] = ls_now_s() - t0;
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_d);
+    ls_sort_times(t, (size_t)reps);
     return t[0];
 }
 
@@ -149,7 +144,7 @@ static double stream_update_gbs(void) {
         }
         t[rep] = ls_now_s() - t0;
     }
-    qsort(t + 1, 3, sizeof(double), cmp_d); /* t[0] warmed up */
+    ls_sort_times(t + 1, 3); /* t[0] warmed up */
     double best = t[1];
     ls_free(p), ls_free(g), ls_free(m), ls_free(v);
     return 28.0 * n / best / 1e9;

@@ -90,8 +90,9 @@ static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, Train
         zero_gather_slices(z, opt->m, full.m);
         zero_gather_slices(z, opt->v, full.v);
     }
-    if (grid->tp > 1) {
-        /* whole tensors from the tp shards, in a one-rank (tp = 1) model */
+    if (grid->tp > 1 && grid->dp_rank == 0) {
+        /* whole tensors from the tp shards, in a one-rank (tp = 1) model; the
+         * other data-parallel replicas hold the same values and skip this */
         const GptConfig *c = &z->m->cfg;
         Gpt whole;
         gpt_create(&whole, c, z->m->lay.layer_begin, z->m->lay.layer_end, 1, 0);
@@ -104,7 +105,7 @@ static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, Train
         if (grid->rank == 0) ckpt_save(rundir, &whole, &wopt, st);
         adamw_free(&wopt);
         gpt_destroy(&whole);
-    } else if (grid->rank == 0) {
+    } else if (grid->tp == 1 && grid->rank == 0) {
         ckpt_save(rundir, z->m, &full, st);
     }
     ls_comm_barrier(&grid->world_comm); /* nobody reads `latest` before it exists */
