@@ -10,7 +10,12 @@
  *     (exactly: the others contribute zeros); its gradients == the rows;
  *   - vocabulary-parallel cross-entropy: max, sums and target logit reduced
  *     by hand give the unsplit losses, and each rank's dlogits equals its
- *     columns of the unsplit dlogits.
+ *     columns of the unsplit dlogits;
+ *   - sequence parallelism: the rank-major pieces of a (B, T, C) tensor hold
+ *     rank r's tokens [r T/t, (r+1) T/t) of each sequence and go back
+ *     exactly; a LayerNorm run on each rank's tokens gives the rows of the
+ *     whole LayerNorm, and its weight gradients summed over the ranks give
+ *     the whole gradient (why SP sums them over the tensor-parallel group).
  * Tolerance 1e-5 relative: float32 sums in a different order. */
 #include <math.h>
 #include <stdlib.h>
@@ -155,12 +160,56 @@ static void vocab_parallel(int B, int T, int C, int V, int Vp, int tp) {
     free(tmp), free(tmp2), free(loss_vp), free(lse_vp);
 }
 
+static void sequence_parallel(int B, int T, int C, int tp) {
+    int Tl = T / tp, N = B * T, Nr = N / tp;
+    float *x = rnd((size_t)N * C, 1.0f), *pieces = zeros((size_t)N * C), *back = zeros((size_t)N * C);
+    for (size_t i = 0; i < (size_t)N * C; i++) pieces[i] = back[i] = NAN; /* poison */
+    seq_to_rank_major(pieces, x, B, T, tp, C);
+    int bad = 0;
+    for (int r = 0; r < tp; r++)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < Tl; i++)
+                for (int c = 0; c < C; c++) /* piece r, row (b, i) = token b*T + r*Tl + i */
+                    bad += pieces[(((size_t)r * B + b) * Tl + i) * C + c] !=
+                           x[((size_t)b * T + (size_t)r * Tl + i) * C + c];
+    seq_from_rank_major(back, pieces, B, T, tp, C);
+    CHECK(bad == 0 && rel(back, x, (size_t)N * C) == 0,
+          "sequence-parallel pieces tp %d: %d misplaced values, round trip exact", tp, bad);
+    /* LayerNorm of the whole tensor vs of each rank's piece */
+    float *w = rnd(C, 1.0f), *bias = rnd(C, 1.0f), *dy = rnd((size_t)N * C, 1.0f);
+    float *y = zeros((size_t)N * C), *mean = zeros(N), *rstd = zeros(N), *dx = zeros((size_t)N * C);
+    float *dw = zeros(C), *db = zeros(C);
+    layernorm_forward(y, mean, rstd, x, w, bias, N, C);
+    layernorm_backward(dx, dw, db, dy, x, w, mean, rstd, N, C);
+    float *ypieces = zeros((size_t)N * C), *dypieces = zeros((size_t)N * C), *dxp = zeros((size_t)N * C);
+    float *dwsum = zeros(C), *dbsum = zeros(C);
+    seq_to_rank_major(dypieces, dy, B, T, tp, C);
+    for (int r = 0; r < tp; r++) {
+        size_t o = (size_t)r * Nr * C;
+        float *dwr = zeros(C), *dbr = zeros(C);
+        layernorm_forward(ypieces + o, mean, rstd, pieces + o, w, bias, Nr, C);
+        layernorm_backward(dxp + o, dwr, dbr, dypieces + o, pieces + o, w, mean, rstd, Nr, C);
+        for (int c = 0; c < C; c++) dwsum[c] += dwr[c], dbsum[c] += dbr[c];
+        free(dwr), free(dbr);
+    }
+    seq_from_rank_major(back, ypieces, B, T, tp, C);
+    CHECK(rel(back, y, (size_t)N * C) < 1e-6, "sequence-parallel LayerNorm tp %d: rows", tp);
+    seq_from_rank_major(back, dxp, B, T, tp, C);
+    CHECK(rel(back, dx, (size_t)N * C) < 1e-6, "sequence-parallel LayerNorm tp %d: dx", tp);
+    CHECK(rel(dwsum, dw, C) < 1e-5 && rel(dbsum, db, C) < 1e-5,
+          "sequence-parallel LayerNorm tp %d: weight gradients summed over ranks %.3g %.3g", tp,
+          rel(dwsum, dw, C), rel(dbsum, db, C));
+    free(x), free(pieces), free(back), free(w), free(bias), free(dy), free(y), free(mean), free(rstd);
+    free(dx), free(dw), free(db), free(ypieces), free(dypieces), free(dxp), free(dwsum), free(dbsum);
+}
+
 int main(void) {
     ls_rng_seed(&g_rng, 2024);
     for (int tp = 2; tp <= 4; tp *= 2) {
         column_parallel(24, 64, 3 * 64, tp);
         row_parallel(24, 4 * 64, 64, tp);
         vocab_parallel(3, 8, 32, 250, 384, tp); /* the last rank's columns are mostly padding */
+        sequence_parallel(3, 8, 48, tp);
     }
     /* a rank whose columns are all padding (V = 100, Vp = 384, tp = 4: ranks 1..3 hold none) */
     vocab_parallel(2, 8, 16, 90, 384, 4);

@@ -65,6 +65,9 @@ static void usage(FILE *f) {
             "  --tp T              tensor parallelism (Megatron): each layer split over T ranks (heads,\n"
             "                      fc columns, vocabulary rows); T must divide the heads and the padded\n"
             "                      vocabulary (default 1; env TP)\n"
+            "  --sp                sequence parallelism (Korthikanti et al.) with --tp: LayerNorms, residual\n"
+            "                      adds and their activations split along the sequence (--seq must divide\n"
+            "                      by T); all-gather/reduce-scatter replace the all-reduces\n"
             "  --zero S            ZeRO stage (default 0; env ZERO_STAGE): 0 all-reduce gradients;\n"
             "                      1 shard AdamW state; 2 also gradients; 3 also parameters\n"
             "  --bucket-mb X       gradient bucket size for the overlapped reduction (default 25)\n"
@@ -156,6 +159,7 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--peak-gflops")) o.peak_gflops = ls_double_arg(argc, argv, &i, 1e-3, 1e9);
         else if (ls_flag(a, "--zero")) o.zero = (int)ls_int_arg(argc, argv, &i, 0, 3);
         else if (ls_flag(a, "--tp")) (void)ls_int_arg(argc, argv, &i, 1, 4096); /* read above */
+        else if (ls_flag(a, "--sp") || ls_flag(a, "--sequence-parallel")) o.sp = 1;
         else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
         else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
         else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);

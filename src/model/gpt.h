@@ -17,6 +17,8 @@
 typedef struct {
     /* per local layer (index l - layer_begin), each an array of pointers into one block */
     /* att: the attention's per-row log-sum-exp (B,NH,T), see kernels.h */
+    /* with sequence parallelism ln1, res2, ln2, res3, input, their statistics
+     * and dres hold this rank's T/tp tokens of each sequence (B*T/tp rows) */
     float **ln1, **ln1_mean, **ln1_rstd, **qkv, **atty, **att, **res2;
     float **ln2, **ln2_mean, **ln2_rstd, **fch, **fch_gelu, **res3;
     float *input;      /* (B,T,C) residual stream entering the stage */
@@ -25,6 +27,10 @@ typedef struct {
     int32_t *tokens, *targets;
     /* backward scratch */
     float *dres, *dtmp, *dqkv, *dfch;
+    /* sequence parallelism: a gathered (B,T,C) LayerNorm output or residual
+     * gradient, the rank-major staging of a collective, and the partial
+     * LayerNorm weight gradients of one micro-batch (summed over tp) */
+    float *gath, *stage, *lngrad;
     float *block;      /* the single allocation behind all of the above */
     size_t bytes;
 } GptActs;
@@ -43,18 +49,25 @@ typedef enum { GPT_PRE_FORWARD, GPT_POST_FORWARD, GPT_PRE_BACKWARD, GPT_POST_BAC
 typedef void (*GptHook)(void *ctx, GptHookEvent ev, int unit);
 
 /* Tensor parallelism (Megatron): the layer's products are split over the
- * tensor-parallel group and combined by all-reduces the model asks for through
- * this callback, so the model knows nothing about communication:
- *   forward:  after the attention and MLP output projections (row-parallel,
- *             partial sums: Megatron's g), after the vocabulary-parallel
- *             embedding lookup, and 3 in the loss (max, sum of exps, target);
- *   backward: after the QKV and fc input-gradient products (f's backward), and
- *             after the head's input-gradient product.
+ * tensor-parallel group and combined by collectives the model asks for through
+ * this callback, so the model knows nothing about communication (gpt_tp.c
+ * says which, where and why). `start` begins a collective and returns a
+ * handle that `wait` completes (NULL: already complete):
+ *   GPT_TP_SUM     all-reduce sum of buf[0..n) in place (max: GPT_TP_MAX)
+ *   GPT_TP_GATHER  all-gather in place: buf holds size*n floats, this rank's
+ *                  n at buf + rank*n; afterwards every rank's piece
+ *   GPT_TP_SCATTER reduce-scatter: buf holds size*n floats (rank-major
+ *                  pieces), summed over the group; this rank's piece -> out
+ * sp = 1: sequence parallelism (Korthikanti et al. 2022): the residual
+ * stream, LayerNorms and their activations hold T/size tokens of each
+ * sequence per rank; all-gather / reduce-scatter replace the all-reduces.
  * size 1: no calls, the one-process code path. */
+typedef enum { GPT_TP_SUM, GPT_TP_MAX, GPT_TP_GATHER, GPT_TP_SCATTER } GptTpOp;
 typedef struct {
-    int size, rank;
+    int size, rank, sp;
     void *ctx;
-    void (*allreduce)(void *ctx, float *buf, size_t n, int max); /* max = 0: sum */
+    void *(*start)(void *ctx, GptTpOp op, float *buf, float *out, size_t n);
+    void (*wait)(void *ctx, void *handle);
 } GptTp;
 
 typedef struct {
@@ -85,8 +98,9 @@ void gpt_init_random(Gpt *m, uint64_t seed);
 /* (Re)allocate activations for micro-batches of B x T (T <= max_seq_len). */
 void gpt_ensure_acts(Gpt *m, int B, int T);
 size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T);
-/* The same on one tensor-parallel shard of tp (local heads, fc columns, vocab rows). */
-size_t gpt_act_bytes_tp(const GptConfig *cfg, int nlayers, int B, int T, int tp);
+/* The same on one tensor-parallel shard of tp (local heads, fc columns, vocab
+ * rows), with sequence parallelism if sp (T/tp tokens of the residual stream). */
+size_t gpt_act_bytes_tp(const GptConfig *cfg, int nlayers, int B, int T, int tp, int sp);
 
 /* Forward one micro-batch. tokens (B*T) are read on the first stage; targets
  * (B*T) on the last stage, or NULL to compute logits only. Returns the mean

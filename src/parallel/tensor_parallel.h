@@ -20,8 +20,9 @@
 #include "../model/gpt.h"
 #include "comm.h"
 
-/* Route the model's tensor-parallel all-reduces through `tp` (size 1: none). */
-void tp_attach(Gpt *m, LsComm *tp);
+/* Route the model's tensor-parallel collectives through `tp` (size 1: none);
+ * sp: sequence parallelism (tp > 1). Before the first forward. */
+void tp_attach(Gpt *m, LsComm *tp, int sp);
 /* 1 if a tensor kind is replicated (not split) across tensor-parallel ranks. */
 int tp_kind_replicated(int kind);
 /* Sum of squared gradients of the flat range [lo, hi) (g[0] is offset lo),

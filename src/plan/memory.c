@@ -119,7 +119,7 @@ double plan_act_bytes(const GptConfig *c, const PlanLayout *l, const PlanPrecisi
     int layers = chunks * (c->num_layers / div); /* layers' activations held at the peak */
     int b = l->micro_batch, s = l->seq, t = l->tp;
     if (act == PLAN_ACT_LLMSCALE) /* the model's own allocation: per-layer sets + head + scratch */
-        return (double)gpt_act_bytes_tp(c, layers, b, s, t) * p->act_bytes / 4.0;
+        return (double)gpt_act_bytes_tp(c, layers, b, s, t, l->sp) * p->act_bytes / 4.0;
     double bytes = layers * plan_act_layer_bytes_megatron(c, b, s, t, l->sp, l->recompute, p->act_bytes);
     double sbh = (double)s * b * c->channels;
     if (r == 0) bytes += sbh / t * chunks / l->vpp; /* embedding dropout mask, 1 byte, per in-flight micro-batch */

@@ -31,8 +31,10 @@ void metrics_write_json(FILE *f, const StepMetrics *s) {
             "\"tokens_per_s\": %.2f, \"tflops\": %.6g, \"mfu\": %.6g, \"mem_mib\": %.1f",
             s->step + 1, s->loss, s->lr, s->grad_norm, s->ms, s->tokens_per_s, s->gflops / 1e3,
             s->mfu, s->mem_mib);
-    fprintf(f, ", \"comm_bytes\": %.0f, \"comm_wait_ms\": %.3f, \"tp_allreduces\": %ld, \"tp_bytes\": %.0f",
-            s->comm_bytes, s->comm_wait_ms, s->tp_allreduces, s->tp_bytes);
+    fprintf(f, ", \"comm_bytes\": %.0f, \"comm_wait_ms\": %.3f, \"tp_allreduces\": %ld, \"tp_allgathers\": %ld, "
+               "\"tp_reduce_scatters\": %ld, \"tp_bytes\": %.0f",
+            s->comm_bytes, s->comm_wait_ms, s->tp_allreduces, s->tp_allgathers, s->tp_reduce_scatters,
+            s->tp_bytes);
     if (s->val_loss >= 0) fprintf(f, ", \"val_loss\": %.7g", s->val_loss);
     fprintf(f, "}\n");
     fflush(f);

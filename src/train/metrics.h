@@ -18,6 +18,7 @@ typedef struct {
     double comm_bytes;    /* bytes this rank sent in the step (ring volumes, comm.h) */
     double comm_wait_ms;  /* time this rank spent inside communication calls */
     long tp_allreduces;   /* tensor-parallel all-reduces this rank made in the step */
+    long tp_allgathers, tp_reduce_scatters; /* the same for sequence parallelism's */
     double tp_bytes;      /* bytes this rank sent in them (ring volumes) */
 } StepMetrics;
 

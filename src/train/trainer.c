@@ -131,6 +131,28 @@ static void load_checkpoint(const char *rundir, int64_t step, ZeroEngine *z, Ada
     zero_params_release(z, 1);
 }
 
+/* One layer's activations against Korthikanti et al. 2022, Table 2 (16-bit
+ * activations, 1-byte dropout masks, stored attention scores; the planner's
+ * formula). llmscale keeps fp32 values, has no dropout, and its attention
+ * keeps only a log-sum-exp per head and token instead of the scores, and the
+ * LayerNorms' mean and rstd per token; so per layer it should hold exactly
+ *   2 x (Korthikanti - 2 s b h / t_r - 5 a s^2 b / t) + 4 (a s b / t + 4 s b / t_r)
+ * bytes, with t_r = t under sequence parallelism (the row-wise regions that
+ * hold the masks and statistics are split) and 1 without. */
+static void korthikanti_check(const Gpt *m) {
+    const GptConfig *c = &m->cfg;
+    int nl = m->lay.layer_end - m->lay.layer_begin, t = m->tp.size, sp = m->tp.sp;
+    if (nl < 1) return;
+    double b = m->B, s = m->T, h = c->channels, a = c->num_heads, tr = sp ? t : 1;
+    double measured = ((double)m->a.bytes - (double)gpt_act_bytes_tp(c, 0, m->B, m->T, t, sp)) / nl;
+    double k16 = plan_act_layer_bytes_megatron(c, m->B, m->T, t, sp, PLAN_RECOMPUTE_NONE, 2);
+    double expect = 2 * (k16 - 2 * s * b * h / tr - 5 * a * s * s * b / t) + 4 * (a * s * b / t + 4 * s * b / tr);
+    ls_info("activations per layer: %.0f bytes allocated; Korthikanti et al. Table 2 (%s): %.0f bytes "
+            "in 16-bit, i.e. %.0f in llmscale's fp32 without dropout or stored scores: %s",
+            measured, t == 1 ? "no parallelism" : sp ? "tensor + sequence parallel" : "tensor parallel",
+            k16, expect, fabs(measured - expect) < 0.5 ? "equal" : "DIFFERENT");
+}
+
 /* --memory-report: every rank's bytes, measured from its allocations, next to
  * plan_memory()'s prediction for the same layout (the same formulas `llmscale
  * plan` uses) and the ZeRO paper's; printed by rank 0 as one line per rank. */
@@ -140,7 +162,7 @@ static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid, int A
     double *v = ls_calloc((size_t)W * K, sizeof(double), "memory report");
     ZeroMemory me;
     zero_memory(z, &me);
-    PlanLayout pl = {grid->dp, grid->tp, grid->pp, 1, z->stage, 0, PLAN_RECOMPUTE_NONE, m->B, m->T, A};
+    PlanLayout pl = {grid->dp, grid->tp, grid->pp, 1, z->stage, m->tp.sp, PLAN_RECOMPUTE_NONE, m->B, m->T, A};
     PlanMemory pr;
     plan_memory_ex(&m->cfg, &pl, &PLAN_PREC_LLMSCALE_FP32, PLAN_ACT_LLMSCALE, grid->pp_rank,
                    bucket_mb, &pr);
@@ -165,6 +187,7 @@ static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid, int A
     ls_info("  ZeRO paper, stage %d over dp %d: params %.3f, grads %.3f, AdamW %.3f MiB per rank "
             "(Psi = %.0f parameters; slices differ by padding to 16)", st, grid->dp,
             4 * n / (st >= 3 ? d : 1) / M, 4 * n / (st >= 2 ? d : 1) / M, 8 * n / (st >= 1 ? d : 1) / M, n);
+    korthikanti_check(m);
     ls_free(v);
 }
 
@@ -183,6 +206,13 @@ int trainer_run(const TrainOpts *o) {
                      (long)B * grid.dp, (double)G / ((double)B * grid.dp));
         A = (int)(G / ((long)B * grid.dp));
     }
+
+    if (o->sp && grid.tp == 1)
+        ls_fatal("--sp (sequence parallelism) splits each sequence over the tensor-parallel group: "
+                 "it needs --tp > 1");
+    if (o->sp && T % grid.tp)
+        ls_fatal("--sp: sequence length %d is not a multiple of --tp %d (each tensor-parallel rank "
+                 "keeps T/tp tokens of every sequence)", T, grid.tp);
 
     /* ---- data */
     LsLoader train;
@@ -207,7 +237,7 @@ int trainer_run(const TrainOpts *o) {
     /* ---- model and optimizer */
     Gpt m;
     gpt_create_ex(&m, cfg, 0, cfg->num_layers, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
-    tp_attach(&m, &gp->tp_comm);
+    tp_attach(&m, &gp->tp_comm, o->sp);
     ZeroEngine z;
     zero_init(&z, &m, &gp->dp_comm, o->zero, (size_t)(o->bucket_mb * 1048576.0 / 4.0));
     AdamW opt;
@@ -258,6 +288,11 @@ int trainer_run(const TrainOpts *o) {
         ls_info("data parallel: ZeRO stage %d over %d ranks, %d gradient buckets (>= %.1f MiB, "
                 "started during the backward pass), slice %zu of %zu floats per rank",
                 o->zero, grid.dp, z.nbuckets, o->bucket_mb, z.hi - z.lo, z.n);
+    if (grid.tp > 1)
+        ls_info("tensor parallel: %d ranks, %d heads and %d MLP columns each, vocabulary rows %d; "
+                "sequence parallel %s", grid.tp, cfg->num_heads / grid.tp, 4 * cfg->channels / grid.tp,
+                cfg->padded_vocab_size / grid.tp,
+                o->sp ? "on (T/tp tokens of the residual stream per rank)" : "off");
     ls_info("batch: %d x %d tokens per micro-batch, %d micro-batches per step x %d data-parallel "
             "ranks: global batch %ld sequences = %ld tokens", B, T, A, grid.dp, G, G * T);
     ls_info("data: %s (%llu tokens, shuffle %s)%s%s", o->data,
@@ -297,7 +332,8 @@ int trainer_run(const TrainOpts *o) {
     for (long step = start; step < end; step++) {
         double t0 = ls_now_s();
         double bytes0 = gp->dp_comm.bytes_sent;
-        long tp_calls0 = gp->tp_comm.calls[LS_OP_ALLREDUCE];
+        long tp_calls0[LS_OP_KINDS];
+        memcpy(tp_calls0, gp->tp_comm.calls, sizeof tp_calls0);
         double tp_bytes0 = gp->tp_comm.bytes_sent;
         zero_begin_step(&z);
         double loss_sum = 0.0;
@@ -343,7 +379,9 @@ int trainer_run(const TrainOpts *o) {
         sm.mem_mib = metrics_rss_mib();
         sm.ranks = grid.world;
         sm.comm_bytes = gp->dp_comm.bytes_sent - bytes0;
-        sm.tp_allreduces = gp->tp_comm.calls[LS_OP_ALLREDUCE] - tp_calls0;
+        sm.tp_allreduces = gp->tp_comm.calls[LS_OP_ALLREDUCE] - tp_calls0[LS_OP_ALLREDUCE];
+        sm.tp_allgathers = gp->tp_comm.calls[LS_OP_ALLGATHER] - tp_calls0[LS_OP_ALLGATHER];
+        sm.tp_reduce_scatters = gp->tp_comm.calls[LS_OP_REDUCE_SCATTER] - tp_calls0[LS_OP_REDUCE_SCATTER];
         sm.tp_bytes = gp->tp_comm.bytes_sent - tp_bytes0;
         sm.comm_wait_ms = z.wait_s * 1e3;
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))

@@ -24,6 +24,7 @@ typedef struct {
     int B, T, grad_accum;
     long global_batch;  /* G; 0: B * grad_accum * dp */
     int zero;           /* ZeRO stage 0..3 over the data-parallel group */
+    int sp;             /* sequence parallelism over the tensor-parallel group */
     double bucket_mb;   /* gradient bucket size, MiB */
     int memory_report;  /* print every rank's memory, measured and predicted */
     long steps;

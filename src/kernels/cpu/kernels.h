@@ -42,7 +42,9 @@ const char *matmul_describe(void); /* e.g. "bf16 AMX (tdpbf16ps)" */
 /* --- linear layer, W is (OC, C) as in torch.nn.Linear: out = x W^T + bias */
 void matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int C,
                     int OC);
-/* dx = dout W (written; skipped if dx is NULL), dW += dout^T x, dbias += colsum(dout) */
+/* dx = dout W (written; skipped if dx is NULL), dW += dout^T x, dbias += colsum(dout)
+ * (both skipped if dW is NULL): tensor parallelism computes dx first, starts
+ * its reduction, and overlaps the weight gradient with it. */
 void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x,
                      const float *W, int N, int C, int OC);
 
@@ -108,5 +110,11 @@ void vp_ce_finish(float *losses, float *lse, const float *mx, const float *sumex
 /* in place: local logits become dloss * (softmax - onehot), 0 on padding */
 void vp_ce_backward(float *logits, const float *lse, const int32_t *target, float dloss, int N,
                     int v0, int Vl, int V);
+
+/* --- sequence parallelism (sequence_parallel.c): rank r of tp holds tokens
+ * [r*T/tp, (r+1)*T/tp) of each of the B sequences. pieces is rank-major (rank
+ * r's B*T/tp rows after rank r-1's), full is (B, T, C); T % tp == 0. */
+void seq_to_rank_major(float *pieces, const float *full, int B, int T, int tp, int C);
+void seq_from_rank_major(float *full, const float *pieces, int B, int T, int tp, int C);
 
 #endif

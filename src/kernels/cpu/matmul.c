@@ -59,15 +59,16 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
     double t0_ = ls_prof_begin();
     if (matmul_type == LS_DTYPE_BF16) { /* dW += dout^T x: dout read down its columns */
         if (dx) gemm(LS_GEMM_BF16, N, C, OC, dout, OC, 1, W, C, 1, dx, C, 0, NULL);
-        gemm(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
+        if (dW) gemm(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
     } else {
         if (dx)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, W, C,
                         0.0f, dx, C);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C, 1.0f,
-                    dW, C);
+        if (dW)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C,
+                        1.0f, dW, C);
     }
-    if (dbias) {
+    if (dW && dbias) {
 #pragma omp parallel
         {
             int nth = omp_get_num_threads(), id = omp_get_thread_num();
