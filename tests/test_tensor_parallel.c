@@ -23,6 +23,7 @@
 
 #include "../src/core/rng.h"
 #include "../src/kernels/cpu/kernels.h"
+#include "../src/model/gpt_layout.h"
 #include "check.h"
 
 static LsRng g_rng;
@@ -203,8 +204,22 @@ static void sequence_parallel(int B, int T, int C, int tp) {
     free(dx), free(dw), free(db), free(ypieces), free(dypieces), free(dxp), free(dwsum), free(dbsum);
 }
 
+/* Megatron's vocabulary padding: GPT-2's 50257 tokens become 50304 rows in
+ * llm.c's file (a multiple of 128) and 50432 / 51200 rows at tp 2 / 8 (a
+ * multiple of 128 x tp, the sizes Megatron-LM reports for GPT-2). */
+static void vocab_padding(void) {
+    GptConfig c = {0};
+    c.vocab_size = 50257;
+    c.padded_vocab_size = 50304;
+    CHECK(gpt_vocab_rows(&c, 1) == 50304 && gpt_vocab_rows(&c, 2) * 2 == 50432 &&
+              gpt_vocab_rows(&c, 8) * 8 == 51200 && gpt_vocab_rows(&c, 3) * 3 == 50304,
+          "vocabulary rows per rank: tp 1 %d, 2 %d, 3 %d, 8 %d", gpt_vocab_rows(&c, 1),
+          gpt_vocab_rows(&c, 2), gpt_vocab_rows(&c, 3), gpt_vocab_rows(&c, 8));
+}
+
 int main(void) {
     ls_rng_seed(&g_rng, 2024);
+    vocab_padding();
     for (int tp = 2; tp <= 4; tp *= 2) {
         column_parallel(24, 64, 3 * 64, tp);
         row_parallel(24, 4 * 64, 64, tp);

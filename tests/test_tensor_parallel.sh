@@ -120,7 +120,7 @@ bad() { # name, np, flags, expected message
         fail "$1 (exit $rc)"; cat bad.log
     fi
 }
-bad "tp 3 does not divide 4 heads" 3 "--tp 3" "tensor-parallel degree 3 must divide heads (4)"
+bad "tp 3 does not divide 4 heads" 3 "--tp 3" "tensor-parallel degree 3 must divide the number of heads (4)"
 bad "world 3 is not a multiple of tp 2" 3 "--tp 2" "world size 3 is not a multiple of tp 2"
 bad "--sp without tensor parallelism" 2 "--sp" "it needs --tp > 1"
 bad "--sp with seq 14 over tp 4" 4 "--tp 4 --sp --seq 14" "sequence length 14 is not a multiple of --tp 4"

@@ -63,7 +63,7 @@ typedef struct { size_t per_layer, head, other; } ActSizes;
  * Vp/tp local vocabulary rows; Nr rows of the residual stream (N/tp with
  * sequence parallelism, gpt_tp.h) */
 static ActSizes act_sizes(const GptConfig *c, int B, int T, int tp, int sp) {
-    size_t N = (size_t)B * T, C = c->channels, NH = c->num_heads / tp, Vl = c->padded_vocab_size / tp;
+    size_t N = (size_t)B * T, C = c->channels, NH = c->num_heads / tp, Vl = gpt_vocab_rows(c, tp);
     size_t Ct = C / tp, Nr = sp ? N / tp : N;
     ActSizes s;
     /* ln1, res2, ln2, res3: C each on Nr rows, with 4 LayerNorm statistics;
@@ -104,7 +104,7 @@ void gpt_ensure_acts(Gpt *m, int B, int T) {
     free_acts(&m->a);
     GptActs *a = &m->a;
     size_t N = (size_t)B * T, C = m->cfg.channels, NH = m->cfg.num_heads / tp;
-    size_t Ct = C / tp, Vl = m->cfg.padded_vocab_size / tp, Nr = sp ? N / tp : N;
+    size_t Ct = C / tp, Vl = gpt_vocab_rows(&m->cfg, tp), Nr = sp ? N / tp : N;
     a->bytes = gpt_act_bytes_tp(&m->cfg, nl, B, T, tp, sp);
     a->block = ls_calloc(a->bytes, 1, "activations (reduce --batch or --seq)");
     float *p = a->block;

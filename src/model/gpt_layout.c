@@ -11,11 +11,17 @@ const char *const GPT_TENSOR_NAMES[T_NUM_KINDS] = {
 
 int gpt_kind_is_per_layer(int kind) { return kind >= T_LN1W && kind <= T_FCPROJB; }
 
+int gpt_vocab_rows(const GptConfig *c, int tp) {
+    if (tp <= 1) return c->padded_vocab_size; /* as the model file stores it */
+    long unit = 128L * tp;
+    return (int)((c->padded_vocab_size + unit - 1) / unit * 128);
+}
+
 /* Local shard shape of one tensor kind. */
 static void shard_shape(const GptConfig *c, int tp, int kind, int *rows, int *cols) {
     int C = c->channels;
     switch (kind) {
-    case T_WTE: *rows = c->padded_vocab_size / tp; *cols = C; break;
+    case T_WTE: *rows = gpt_vocab_rows(c, tp); *cols = C; break;
     case T_WPE: *rows = c->max_seq_len; *cols = C; break;
     case T_QKVW: *rows = 3 * C / tp; *cols = C; break;
     case T_QKVB: *rows = 3 * C / tp; *cols = 1; break;
@@ -44,9 +50,8 @@ void gpt_layout_build(GptLayout *lay, const GptConfig *cfg, int layer_begin, int
     if (layer_begin < 0 || layer_end > cfg->num_layers || layer_begin >= layer_end)
         ls_fatal("bad layer range [%d, %d) for a %d-layer model", layer_begin, layer_end,
                  cfg->num_layers);
-    if (tp < 1 || cfg->num_heads % tp || cfg->padded_vocab_size % tp)
-        ls_fatal("tensor-parallel degree %d must divide heads (%d) and padded vocab (%d)", tp,
-                 cfg->num_heads, cfg->padded_vocab_size);
+    if (tp < 1 || cfg->num_heads % tp)
+        ls_fatal("tensor-parallel degree %d must divide the number of heads (%d)", tp, cfg->num_heads);
     lay->cfg = *cfg;
     lay->tp = tp;
     lay->tp_rank = tp_rank;
@@ -148,7 +153,15 @@ static void shard_copy(const GptLayout *lay, const GptTensor *t, float *full, fl
                  (size_t)part * row);
         break;
     }
-    case T_WTE:
+    case T_WTE: { /* rows [r Vl, (r+1) Vl) of the file's Vp; beyond Vp: zero padding */
+        long lo = (long)r * t->rows, have = fr - lo;
+        if (have > t->rows) have = t->rows;
+        if (have < 0) have = 0;
+        if (have > 0) COPY(1, shard, full + (size_t)lo * row, (size_t)have * row);
+        if (dir == 0 && have < t->rows)
+            memset(shard + (size_t)have * row, 0, sizeof(float) * (size_t)(t->rows - have) * row);
+        break;
+    }
     case T_FCW:
     case T_FCB:
         COPY(1, shard, full + (size_t)r * t->rows * row, (size_t)t->rows * row);

@@ -77,11 +77,19 @@ void gpt_tensors_free(GptTensors *v);
 
 #endif
 
+/* Vocabulary rows of wte per tensor-parallel rank: Megatron pads the vocabulary
+ * to a multiple of 128 x tp so that every rank holds the same number of rows
+ * (a multiple of 128); rank r holds rows [r Vl, (r+1) Vl), the ones at or past
+ * the model file's padded_vocab_size being zero padding that no token looks up
+ * and the loss ignores. tp = 1: padded_vocab_size itself. */
+int gpt_vocab_rows(const GptConfig *cfg, int tp);
+
 /* Full (unsharded) shape of a tensor kind, as stored in checkpoints. */
 void gpt_full_shape(const GptConfig *cfg, int kind, int *rows, int *cols);
 /* Copy this rank's shard out of the full tensor (full -> shard) or back into it
  * (shard -> full). The Megatron split: qkvw/qkvb take rank r's rows of each of
- * q, k and v; fcw/fcb and wte a contiguous row range; attprojw/fcprojw a
+ * q, k and v; fcw/fcb and wte a contiguous row range (wte's may run past the
+ * file's rows: zeros on extract, dropped on insert); attprojw/fcprojw a
  * column range of every row; everything else is replicated (whole copy). */
 void gpt_shard_extract(const GptLayout *lay, const GptTensor *t, const float *full, float *shard);
 void gpt_shard_insert(const GptLayout *lay, const GptTensor *t, const float *shard, float *full);

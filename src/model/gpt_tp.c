@@ -166,7 +166,7 @@ void tp_embed_forward(Gpt *m, const int32_t *tokens) {
         return;
     }
     /* vocabulary-parallel lookup: the owner's row, zeros elsewhere, summed */
-    int Vl = m->cfg.padded_vocab_size / tp, Tl = T / tp;
+    int Vl = gpt_vocab_rows(&m->cfg, tp), Tl = T / tp;
     if (!m->tp.sp) {
         vp_encoder_forward(a->input, tokens, m->p.wte, m->tp.rank * Vl, Vl, N, C);
         tp_run(m, GPT_TP_SUM, a->input, NULL, (size_t)N * C);
@@ -188,7 +188,7 @@ void tp_embed_backward(Gpt *m) {
     /* with SP, gather the input gradient of every token: wte's rows need all
      * of them, and wpe's gradient then comes out whole on every rank */
     const float *d = m->tp.sp ? gather_finish(m, gather_start(m, a->dres), a->gath) : a->dres;
-    int Vl = m->cfg.padded_vocab_size / tp;
+    int Vl = gpt_vocab_rows(&m->cfg, tp);
     vp_encoder_backward(m->g.wte, m->g.wpe, d, a->tokens, m->tp.rank * Vl, Vl, B, T, C);
 }
 
@@ -210,7 +210,7 @@ void tp_head_forward(Gpt *m, const float *x, const int32_t *targets) {
         classifier_forward(a->logits, a->losses, a->lse, a->lnf, m->p.wte, targets, N, C, V, Vp);
         return;
     }
-    int Vl = Vp / m->tp.size, v0 = m->tp.rank * Vl;
+    int Vl = gpt_vocab_rows(&m->cfg, m->tp.size), v0 = m->tp.rank * Vl;
     matmul_forward(a->logits, a->lnf, m->p.wte, NULL, N, C, Vl);
     if (!targets) return;
     float *mx = a->vp_stats, *sumexp = mx + N, *zt = sumexp + N;
@@ -229,7 +229,7 @@ void tp_head_backward(Gpt *m, const float *x, float dloss) {
         classifier_backward(a->dtmp, m->g.wte, a->logits, a->lse, a->lnf, m->p.wte, a->targets,
                             dloss, N, C, V, Vp);
     } else { /* the LM head is column-parallel over the vocabulary */
-        int Vl = Vp / m->tp.size, v0 = m->tp.rank * Vl;
+        int Vl = gpt_vocab_rows(&m->cfg, m->tp.size), v0 = m->tp.rank * Vl;
         vp_ce_backward(a->logits, a->lse, a->targets, dloss, N, v0, Vl, V);
         tp_column_backward(m, m->g.wte, NULL, a->logits, a->lnf, 0, m->p.wte, Vl);
     }

@@ -34,8 +34,6 @@ int plan_layout_check(const GptConfig *c, const PlanLayout *l, char *why, size_t
         BAD("every degree, the micro-batch, seq and micro-batch count must be >= 1");
     if (l->zero < 0 || l->zero > 3) BAD("ZeRO stage must be 0, 1, 2 or 3 (got %d)", l->zero);
     if (c->num_heads % l->tp) BAD("tp %d does not divide the %d attention heads", l->tp, c->num_heads);
-    if (c->padded_vocab_size % l->tp)
-        BAD("tp %d does not divide the padded vocabulary %d", l->tp, c->padded_vocab_size);
     if (c->num_layers % (l->pp * l->vpp)) {
         if (l->vpp > 1)
             BAD("pp %d x interleave %d does not divide the %d layers", l->pp, l->vpp, c->num_layers);

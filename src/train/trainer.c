@@ -291,7 +291,7 @@ int trainer_run(const TrainOpts *o) {
     if (grid.tp > 1)
         ls_info("tensor parallel: %d ranks, %d heads and %d MLP columns each, vocabulary rows %d; "
                 "sequence parallel %s", grid.tp, cfg->num_heads / grid.tp, 4 * cfg->channels / grid.tp,
-                cfg->padded_vocab_size / grid.tp,
+                gpt_vocab_rows(cfg, grid.tp),
                 o->sp ? "on (T/tp tokens of the residual stream per rank)" : "off");
     ls_info("batch: %d x %d tokens per micro-batch, %d micro-batches per step x %d data-parallel "
             "ranks: global batch %ld sequences = %ld tokens", B, T, A, grid.dp, G, G * T);
