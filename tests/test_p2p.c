@@ -9,6 +9,13 @@
  *       the opposite order they were sent. Receive buffers are poisoned with
  *       NaN; each array is regenerated from the sender's seed and compared
  *       bit for bit. bytes_sent and calls[LS_OP_P2P] are checked.
+ *   test_p2p pipeline P KIND:m:V ...   pp = P = world size: every rank runs its
+ *       pipeline_schedule.h action list with real messages, for each listed
+ *       schedule, once with blocking synchronous sends and once with Isend
+ *       (completed at the end of the step) and Irecv + wait. A stand-in model:
+ *       stage s adds s+1 to its input forward and 2(s+1) to the gradient
+ *       backward, so the last stage and the first can check, element by
+ *       element, that every micro-batch went through every stage in order.
  *   test_p2p long | short   rank 0 sends one float more / less than rank 1
  *       expects: a fatal error naming the group, not a silent truncation.
  *   test_p2p self          a send to one's own rank: a fatal error.
@@ -20,6 +27,7 @@
 #include "../src/core/error.h"
 #include "../src/core/rng.h"
 #include "../src/parallel/comm.h"
+#include "../src/parallel/pipeline_schedule.h"
 #include "check.h"
 
 /* The array rank `from` of a ring sends in round k (every rank of the ring
@@ -100,10 +108,99 @@ static void ring_test(int tp, int pp) {
     ls_grid_finalize(&g);
 }
 
+/* One step of a pipeline schedule with real messages of n floats (see the
+ * top of the file). Returns the number of wrong elements seen. */
+static long run_schedule(LsComm *c, const LsPipeConfig *cfg, int nonblocking, size_t n) {
+    int P = cfg->stages, V = cfg->chunks, m = cfg->micro_batches, S = P * V, r = c->rank;
+    LsPipeSchedule sch;
+    char err[256];
+    if (ls_pipe_build(cfg, r, &sch, err, sizeof err)) ls_fatal("%s", err);
+    size_t units = (size_t)m * V;
+    float *in = malloc(units * n * sizeof(float)), *out = malloc(units * n * sizeof(float));
+    float *gout = malloc(units * n * sizeof(float)), *gin = malloc(units * n * sizeof(float));
+    LsRequest *reqs = calloc((size_t)sch.n, sizeof(LsRequest));
+    poison(in, units * n), poison(gout, units * n);
+    long bad = 0, fwd = 0, bwd = 0;
+    double base = S * (S + 1) / 2.0;
+    for (int i = 0; i < sch.n; i++) {
+        const LsPipeAction *a = &sch.a[i];
+        size_t u = ((size_t)a->mb * V + a->chunk) * n;
+        int s = a->chunk * P + r;
+        switch (a->op) {
+        case LS_PIPE_FORWARD:
+            for (size_t k = 0; k < n; k++) {
+                float x = s == 0 ? (float)(a->mb * 1000 + (int)k) : in[u + k];
+                out[u + k] = x + (float)(s + 1);
+                if (s == S - 1) { /* the "loss": check, and start the backward */
+                    bad += out[u + k] != (float)(a->mb * 1000 + (double)k + base);
+                    gout[u + k] = out[u + k];
+                }
+            }
+            fwd++;
+            break;
+        case LS_PIPE_BACKWARD:
+            for (size_t k = 0; k < n; k++) {
+                gin[u + k] = gout[u + k] + (float)(2 * (s + 1));
+                if (s == 0) bad += gin[u + k] != (float)(a->mb * 1000 + (double)k + 3 * base);
+            }
+            bwd++;
+            break;
+        case LS_PIPE_SEND_ACT:
+        case LS_PIPE_SEND_GRAD: {
+            const float *src = (a->op == LS_PIPE_SEND_ACT ? out : gin) + u;
+            if (nonblocking)
+                ls_comm_isend(c, src, n, a->peer, a->tag, &reqs[i]);
+            else
+                ls_comm_send(c, src, n, a->peer, a->tag);
+            break;
+        }
+        case LS_PIPE_RECV_ACT:
+        case LS_PIPE_RECV_GRAD: {
+            float *dst = (a->op == LS_PIPE_RECV_ACT ? in : gout) + u;
+            if (nonblocking) {
+                ls_comm_irecv(c, dst, n, a->peer, a->tag, &reqs[i]);
+                ls_comm_wait(&reqs[i]);
+            } else {
+                ls_comm_recv(c, dst, n, a->peer, a->tag);
+            }
+            break;
+        }
+        }
+    }
+    for (int i = 0; i < sch.n; i++) ls_comm_wait(&reqs[i]);
+    bad += (fwd != (long)units) + (bwd != (long)units);
+    free(in), free(out), free(gout), free(gin), free(reqs);
+    ls_pipe_free(&sch);
+    return bad;
+}
+
+static void pipeline_test(int argc, char **argv) {
+    LsGrid g;
+    ls_grid_init(&g, 1, argc > 0 ? atoi(argv[0]) : 2, 1);
+    LsComm *c = &g.pp_comm;
+    for (int i = 1; i < argc; i++) {
+        char kind[32];
+        int m = 0, V = 1;
+        if (sscanf(argv[i], "%31[^:]:%d:%d", kind, &m, &V) < 2) ls_fatal("bad schedule spec '%s'", argv[i]);
+        LsPipeConfig cfg = {(LsPipeKind)ls_pipe_kind_parse(kind), c->size, m, V};
+        for (int nb = 0; nb < 2; nb++) {
+            long bad = run_schedule(c, &cfg, nb, 50000);
+            CHECK(bad == 0, "pp rank %d, %s P=%d m=%d V=%d %s: %ld wrong values", c->rank, kind, c->size, m, V,
+                  nb ? "Isend" : "Ssend", bad);
+        }
+    }
+    printf("pp rank %d of %d: ", c->rank, c->size);
+    ls_grid_finalize(&g);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "ring";
     if (!strcmp(mode, "ring")) {
         ring_test(argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? atoi(argv[3]) : 2);
+        return check_summary();
+    }
+    if (!strcmp(mode, "pipeline")) {
+        pipeline_test(argc - 2, argv + 2);
         return check_summary();
     }
     LsGrid g;

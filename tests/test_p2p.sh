@@ -2,7 +2,9 @@
 # Point-to-point messages over MPI (ls_comm_send/recv/isend/irecv), with
 # build/tests/test_p2p (see tests/test_p2p.c): random arrays around the
 # pipeline rings of 2 ranks, 4 ranks, and two rings of 2 inside a tp=2 x pp=2
-# grid (group ranks differ from world ranks); byte and call accounting; a
+# grid (group ranks differ from world ranks); byte and call accounting; every
+# pipeline schedule's action lists executed with real messages on 2 and 4
+# ranks (blocking synchronous sends, and Isend/Irecv); a
 # message one float too long or too short, a send to oneself and a send on a
 # one-process group are one clear error, not a hang.
 # usage: test_p2p.sh build/tests/test_p2p
@@ -17,6 +19,18 @@ for cfg in "2 1 2" "4 1 4" "4 2 2"; do
         pass "ring: $NP ranks, tp $TP x pp $PP: every message arrived intact, bytes and calls counted"
     else
         fail "ring: $NP ranks, tp $TP x pp $PP"; echo "$out" | tail -20
+    fi
+done
+
+# the pipeline schedules' action lists, run with real messages
+for cfg in "2 gpipe:3 1f1b:1 1f1b:4 interleaved:2:2 interleaved:4:3" "4 gpipe:2 1f1b:3 1f1b:8 interleaved:4:2 interleaved:8:4"; do
+    set -- $cfg
+    NP=$1
+    if out=$(timeout 120 $MPI -np "$NP" "$BIN" pipeline $cfg 2>&1) &&
+        [ "$(echo "$out" | grep -c ' 0 failed')" = "$NP" ]; then
+        pass "pipeline over $NP ranks, blocking Ssend and Isend, every value checked: $(echo "$cfg" | cut -d' ' -f2-)"
+    else
+        fail "pipeline over $NP ranks: $cfg"; echo "$out" | tail -20
     fi
 done
 
