@@ -11,8 +11,9 @@
  *       bit for bit. bytes_sent and calls[LS_OP_P2P] are checked.
  *   test_p2p pipeline P KIND:m:V ...   pp = P = world size: every rank runs its
  *       pipeline_schedule.h action list with real messages, for each listed
- *       schedule, once with blocking synchronous sends and once with Isend
- *       (completed at the end of the step) and Irecv + wait. A stand-in model:
+ *       schedule: the LS_PIPE_BLOCKING lists with blocking synchronous sends
+ *       and with Isend (completed at the end of the step) + Irecv and wait,
+ *       and the LS_PIPE_ISEND lists with Isend. A stand-in model:
  *       stage s adds s+1 to its input forward and 2(s+1) to the gradient
  *       backward, so the last stage and the first can check, element by
  *       element, that every micro-batch went through every stage in order.
@@ -182,11 +183,13 @@ static void pipeline_test(int argc, char **argv) {
         char kind[32];
         int m = 0, V = 1;
         if (sscanf(argv[i], "%31[^:]:%d:%d", kind, &m, &V) < 2) ls_fatal("bad schedule spec '%s'", argv[i]);
-        LsPipeConfig cfg = {(LsPipeKind)ls_pipe_kind_parse(kind), c->size, m, V};
-        for (int nb = 0; nb < 2; nb++) {
-            long bad = run_schedule(c, &cfg, nb, 50000);
-            CHECK(bad == 0, "pp rank %d, %s P=%d m=%d V=%d %s: %ld wrong values", c->rank, kind, c->size, m, V,
-                  nb ? "Isend" : "Ssend", bad);
+        /* the blocking lists with Ssend and with Isend, the Isend lists with Isend */
+        for (int mode = 0; mode < 3; mode++) {
+            LsPipeConfig cfg = {(LsPipeKind)ls_pipe_kind_parse(kind), c->size, m, V,
+                                mode == 2 ? LS_PIPE_ISEND : LS_PIPE_BLOCKING};
+            long bad = run_schedule(c, &cfg, mode > 0, 50000);
+            CHECK(bad == 0, "pp rank %d, %s P=%d m=%d V=%d mode %d: %ld wrong values", c->rank, kind, c->size, m, V,
+                  mode, bad);
         }
     }
     printf("pp rank %d of %d: ", c->rank, c->size);

@@ -4,7 +4,7 @@
 # pipeline rings of 2 ranks, 4 ranks, and two rings of 2 inside a tp=2 x pp=2
 # grid (group ranks differ from world ranks); byte and call accounting; every
 # pipeline schedule's action lists executed with real messages on 2 and 4
-# ranks (blocking synchronous sends, and Isend/Irecv); a
+# ranks (both kinds of lists; blocking synchronous sends and Isend/Irecv); a
 # message one float too long or too short, a send to oneself and a send on a
 # one-process group are one clear error, not a hang.
 # usage: test_p2p.sh build/tests/test_p2p
@@ -28,7 +28,7 @@ for cfg in "2 gpipe:3 1f1b:1 1f1b:4 interleaved:2:2 interleaved:4:3" "4 gpipe:2 
     NP=$1
     if out=$(timeout 120 $MPI -np "$NP" "$BIN" pipeline $cfg 2>&1) &&
         [ "$(echo "$out" | grep -c ' 0 failed')" = "$NP" ]; then
-        pass "pipeline over $NP ranks, blocking Ssend and Isend, every value checked: $(echo "$cfg" | cut -d' ' -f2-)"
+        pass "pipeline over $NP ranks, blocking lists (Ssend, Isend) and isend lists, every value checked: $(echo "$cfg" | cut -d' ' -f2-)"
     else
         fail "pipeline over $NP ranks: $cfg"; echo "$out" | tail -20
     fi

@@ -31,13 +31,25 @@
  *    the bubble fraction is (P-1)/m; interleaved chunks are V times shorter,
  *    so the same P-1 slots cost (P-1)/(m V) of the useful time.
  *
- * 2. Where the messages go in each list. We run all ranks' compute orders on a
- *    model clock (every forward and backward of a chunk takes 1 unit, a
- *    message takes 0): a unit starts when its rank is free and its input
- *    exists (the previous stage's forward output, or the next stage's input
- *    gradient). A message happens at the moment its consumer starts. Sorting
- *    all events (computes at their start, messages at their time, messages
- *    first on ties) gives one global sequence E; rank r's action list is E
+ * 2. Where the messages go in each list, for the two send semantics.
+ *
+ *    LS_PIPE_ISEND: a unit's input is received right before it runs, its
+ *    output sent right after it ran. Sends never block, so a rank only ever
+ *    waits for data its next compute needs: the execution is exactly the
+ *    compute orders' dependency graph, which step 1's orders keep acyclic
+ *    (checked by the model clock below), and its length is the ideal
+ *    pipeline's for any forward and backward times. With blocking sends the
+ *    same order deadlocks: in 1F1B's steady state rank r sends the
+ *    activations of F(w+i) while rank r+1 sends the gradient of B(i), and
+ *    both wait for the other to receive.
+ *
+ *    LS_PIPE_BLOCKING: we run all ranks' compute orders on a model clock
+ *    (every forward and backward of a chunk takes 1 unit, a message 0): a
+ *    unit starts when its rank is free and its input exists (the previous
+ *    stage's forward output, or the next stage's input gradient). A message
+ *    happens at the moment its consumer starts. Sorting all events (computes
+ *    at their start, messages at their time, messages first on ties, then by
+ *    receiving rank) gives one global sequence E; rank r's action list is E
  *    restricted to the events r takes part in (a message belongs to both its
  *    sender, as SEND, and its receiver, as RECV).
  *
@@ -57,9 +69,11 @@
  *    With this model clock every event time is an integer and every compute
  *    lasts one unit, so a message never falls inside the sender's compute: a
  *    run with equal chunk times waits exactly as the idealised pipeline does.
- *    With real times a blocking send may wait for a receiver that is still
- *    computing; Isend/Irecv in the same order remove that wait and remain
- *    deadlock-free. For 1F1B the resulting order is Megatron's pairing
+ *    With unequal times a blocking send may wait for a receiver that is still
+ *    computing: GPipe and 1F1B lose nothing (backward = 2 forward still gives
+ *    (m + P - 1)(tf + tb), simulated), interleaved does (up to +0.22 of the
+ *    useful time in the simulated range; LS_PIPE_ISEND loses nothing).
+ *    For 1F1B the resulting order is Megatron's pairing
  *    (send_forward_recv_backward / send_backward_recv_forward): between r and
  *    r+1 in the steady state the upstream rank receives the gradient of B(i)
  *    and sends the activations of F(w+i), while the downstream rank sends that
@@ -104,6 +118,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
 int ls_pipe_validate(const LsPipeConfig *c, char *err, size_t errlen) {
     if (c->kind < LS_PIPE_GPIPE || c->kind > LS_PIPE_INTERLEAVED)
         return fail(err, errlen, "unknown pipeline schedule %d (gpipe, 1f1b or interleaved)", (int)c->kind);
+    if (c->comm != LS_PIPE_BLOCKING && c->comm != LS_PIPE_ISEND)
+        return fail(err, errlen, "unknown pipeline communication mode %d", (int)c->comm);
     if (c->stages < 1) return fail(err, errlen, "pipeline stages must be >= 1 (got %d)", c->stages);
     if (c->micro_batches < 1)
         return fail(err, errlen, "the pipeline needs at least one micro-batch per step (got %d)", c->micro_batches);
@@ -210,6 +226,17 @@ static int producer(const LsPipeConfig *c, int r, Unit u, int *pr, Unit *pu) {
     return 1;
 }
 
+/* The consumer of unit u's output: the next stage's forward, or the previous
+ * stage's backward. Returns 0 when there is none. */
+static int consumer(const LsPipeConfig *c, int r, Unit u, int *cr, Unit *cu) {
+    int P = c->stages, S = P * c->chunks, s = u.chunk * P + r;
+    int t = u.bwd ? s - 1 : s + 1;
+    if (t < 0 || t >= S) return 0;
+    *cr = t % P;
+    cu->bwd = u.bwd, cu->mb = u.mb, cu->chunk = t / P;
+    return 1;
+}
+
 /* Run the compute orders on the model clock. Returns -1 if they cannot all
  * finish (a compute order that waits on itself: a bug, never a user error). */
 static int run_clock(Clock *k) {
@@ -256,6 +283,64 @@ int ls_pipe_tag(const LsPipeConfig *c, int is_grad, int mb, int stage) {
     return (mb * c->stages * c->chunks + stage) * 2 + is_grad;
 }
 
+/* Messages for blocking rendezvous sends: the global event order of the
+ * model clock (see the top of the file). */
+static void place_rendezvous(const Clock *k, LsPipeSchedule *out) {
+    const LsPipeConfig *c = k->c;
+    int P = c->stages, N = ORDER_LEN(c);
+    /* every compute is one event; every input that comes from another
+     * rank is one message event at its consumer's start (end - 1) */
+    Event *ev = ls_calloc((size_t)P * N * 2, sizeof(Event), "pipeline schedule");
+    size_t ne = 0;
+    for (int r = 0; r < P; r++) {
+        for (int i = 0; i < N; i++) {
+            int start = k->end[(size_t)r * N + i] - 1, pr;
+            Unit pu;
+            ev[ne++] = (Event){start, 1, r, i};
+            if (producer(c, r, k->units[(size_t)r * N + i], &pr, &pu) && pr != r)
+                ev[ne++] = (Event){start, 0, r, i};
+        }
+    }
+    qsort(ev, ne, sizeof *ev, cmp_event);
+    for (size_t e = 0; e < ne; e++) {
+        int r = ev[e].rank;
+        Unit u = k->units[(size_t)r * N + ev[e].idx];
+        if (ev[e].cls == 1) {
+            push(&out[r], u.bwd ? LS_PIPE_BACKWARD : LS_PIPE_FORWARD, u.mb, u.chunk, -1, -1);
+            continue;
+        }
+        int pr = r;
+        Unit pu = u;
+        producer(c, r, u, &pr, &pu);
+        /* the boundary is named by its upper stage: the receiver of
+         * activations, the sender of gradients */
+        int s = u.chunk * P + r, tag = ls_pipe_tag(c, u.bwd, u.mb, u.bwd ? s + 1 : s);
+        push(&out[pr], u.bwd ? LS_PIPE_SEND_GRAD : LS_PIPE_SEND_ACT, u.mb, pu.chunk, r, tag);
+        push(&out[r], u.bwd ? LS_PIPE_RECV_GRAD : LS_PIPE_RECV_ACT, u.mb, u.chunk, pr, tag);
+    }
+    ls_free(ev);
+}
+
+/* Messages for non-blocking sends: each unit's input received right before
+ * it runs, its output sent right after. */
+static void place_isend(const Clock *k, LsPipeSchedule *out) {
+    const LsPipeConfig *c = k->c;
+    int P = c->stages, N = ORDER_LEN(c);
+    for (int r = 0; r < P; r++) {
+        for (int i = 0; i < N; i++) {
+            Unit u = k->units[(size_t)r * N + i], nu;
+            int s = u.chunk * P + r, q;
+            if (producer(c, r, u, &q, &nu) && q != r)
+                push(&out[r], u.bwd ? LS_PIPE_RECV_GRAD : LS_PIPE_RECV_ACT, u.mb, u.chunk, q,
+                     ls_pipe_tag(c, u.bwd, u.mb, u.bwd ? s + 1 : s));
+            push(&out[r], u.bwd ? LS_PIPE_BACKWARD : LS_PIPE_FORWARD, u.mb, u.chunk, -1, -1);
+            if (consumer(c, r, u, &q, &nu) && q != r)
+                push(&out[r], u.bwd ? LS_PIPE_SEND_GRAD : LS_PIPE_SEND_ACT, u.mb, u.chunk, q,
+                     ls_pipe_tag(c, u.bwd, u.mb, u.bwd ? s : s + 1));
+        }
+    }
+}
+
 int ls_pipe_build_all(const LsPipeConfig *c, LsPipeSchedule *out, char *err, size_t errlen) {
     if (ls_pipe_validate(c, err, errlen)) return -1;
     int P = c->stages, N = ORDER_LEN(c);
@@ -276,20 +361,6 @@ int ls_pipe_build_all(const LsPipeConfig *c, LsPipeSchedule *out, char *err, siz
         fail(err, errlen, "internal error: the %s compute order for P=%d, m=%d, V=%d cannot finish",
              ls_pipe_kind_name(c->kind), P, c->micro_batches, c->chunks);
     } else {
-        /* every compute is one event; every input that comes from another
-         * rank is one message event at its consumer's start (end - 1) */
-        Event *ev = ls_calloc((size_t)P * N * 2, sizeof(Event), "pipeline schedule");
-        size_t ne = 0;
-        for (int r = 0; r < P; r++) {
-            for (int i = 0; i < N; i++) {
-                int start = k.end[(size_t)r * N + i] - 1, pr;
-                Unit pu;
-                ev[ne++] = (Event){start, 1, r, i};
-                if (producer(c, r, k.units[(size_t)r * N + i], &pr, &pu) && pr != r)
-                    ev[ne++] = (Event){start, 0, r, i};
-            }
-        }
-        qsort(ev, ne, sizeof *ev, cmp_event);
         for (int r = 0; r < P; r++) {
             memset(&out[r], 0, sizeof out[r]);
             out[r].cfg = *c;
@@ -299,23 +370,10 @@ int ls_pipe_build_all(const LsPipeConfig *c, LsPipeSchedule *out, char *err, siz
              * the send of its output */
             out[r].a = ls_calloc((size_t)3 * N, sizeof(LsPipeAction), "pipeline schedule");
         }
-        for (size_t e = 0; e < ne; e++) {
-            int r = ev[e].rank;
-            Unit u = k.units[(size_t)r * N + ev[e].idx];
-            if (ev[e].cls == 1) {
-                push(&out[r], u.bwd ? LS_PIPE_BACKWARD : LS_PIPE_FORWARD, u.mb, u.chunk, -1, -1);
-                continue;
-            }
-            int pr = r;
-            Unit pu = u;
-            producer(c, r, u, &pr, &pu);
-            /* the boundary is named by its upper stage: the receiver of
-             * activations, the sender of gradients */
-            int s = u.chunk * P + r, tag = ls_pipe_tag(c, u.bwd, u.mb, u.bwd ? s + 1 : s);
-            push(&out[pr], u.bwd ? LS_PIPE_SEND_GRAD : LS_PIPE_SEND_ACT, u.mb, pu.chunk, r, tag);
-            push(&out[r], u.bwd ? LS_PIPE_RECV_GRAD : LS_PIPE_RECV_ACT, u.mb, u.chunk, pr, tag);
-        }
-        ls_free(ev);
+        if (c->comm == LS_PIPE_ISEND)
+            place_isend(&k, out);
+        else
+            place_rendezvous(&k, out);
     }
     ls_free(k.units);
     ls_free(k.pos);

@@ -20,14 +20,21 @@
  * only) chunk c of rank P-1 feeds chunk c+1 of rank 0. For P = 1 consecutive
  * chunks live on the same rank and hand over in memory: no message actions.
  *
- * Communication semantics: the lists are safe for BLOCKING, RENDEZVOUS sends
- * and receives (MPI_Ssend/MPI_Recv: a send returns only once the receiver has
- * arrived), the strictest point-to-point semantics; hence also for buffered
- * or eager sends, and for Isend/Irecv completed in list order. Each message
- * appears exactly once as a SEND in the sender's list and once as a RECV in
- * the receiver's list, in the same relative order on every pair of ranks.
- * See pipeline_schedule.c for why no execution can deadlock, and
- * docs/PIPELINE.md for the schedules themselves. */
+ * Communication semantics, chosen by LsPipeConfig.comm:
+ *   LS_PIPE_BLOCKING: the lists are safe for BLOCKING, RENDEZVOUS sends and
+ *     receives (ls_comm_send = MPI_Ssend, ls_comm_recv: a send returns only
+ *     once the receiver has arrived), the strictest point-to-point semantics;
+ *     hence also for buffered or eager sends. Each message is a SEND in the
+ *     sender's list and a RECV in the receiver's, in the same relative order
+ *     on every pair of ranks. Messages may sit a little before their consumer
+ *     (a receive) or after their producer (a send).
+ *   LS_PIPE_ISEND: each SEND right after the compute that produced it, each
+ *     RECV right before the compute that needs it. Safe only when sends do
+ *     not block: ls_comm_isend, its request completed later (before the buffer
+ *     is reused, or at the end of the step); receives may block. This is the
+ *     order that wastes no time when backward and forward times differ.
+ * See pipeline_schedule.c for why neither can deadlock under its semantics,
+ * and docs/PIPELINE.md for the schedules themselves. */
 #ifndef LS_PIPELINE_SCHEDULE_H
 #define LS_PIPELINE_SCHEDULE_H
 #include <stddef.h>
@@ -54,11 +61,14 @@ typedef struct {
                   (ls_pipe_tag); -1 for compute */
 } LsPipeAction;
 
+typedef enum { LS_PIPE_BLOCKING, LS_PIPE_ISEND } LsPipeComm;
+
 typedef struct {
     LsPipeKind kind;
     int stages;        /* P, pipeline-parallel ranks */
     int micro_batches; /* m, per step (global batch / (micro-batch x dp)) */
     int chunks;        /* V, model chunks per rank (>= 2 interleaved, else 1) */
+    LsPipeComm comm;   /* how sends behave (above); 0 = LS_PIPE_BLOCKING */
 } LsPipeConfig;
 
 typedef struct {
