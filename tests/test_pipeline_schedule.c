@@ -12,6 +12,8 @@
  *   - each (micro-batch, chunk) forward runs once, after its input arrived,
  *     and its backward once, after its forward and after its output gradient
  *     arrived; so every stage does exactly m forwards and m backwards per chunk;
+ *   - on each chunk, forwards and backwards come in micro-batch order (so
+ *     weight gradients accumulate in the one-process order);
  *   - the activation sets alive at once never exceed ls_pipe_max_in_flight,
  *     which is min(P-r, m) for 1F1B and m for GPipe, and reach it;
  *   - with every chunk's forward and backward taking one time unit and free
@@ -266,6 +268,20 @@ static void test_all_configs(void) {
                             failures++;
                             continue;
                         }
+                        /* per chunk, forwards and backwards in micro-batch
+                         * order: gradients accumulate as in one process */
+                        for (int r = 0; r < P; r++) {
+                            int nextf[4] = {0}, nextb[4] = {0}, ordered = 1;
+                            for (int i = 0; i < s[r].n; i++) {
+                                const LsPipeAction *x = &s[r].a[i];
+                                if (x->op == LS_PIPE_FORWARD) ordered &= x->mb == nextf[x->chunk]++;
+                                if (x->op == LS_PIPE_BACKWARD) ordered &= x->mb == nextb[x->chunk]++;
+                            }
+                            if (!ordered) {
+                                failures++;
+                                CHECK(0, "%s P=%d m=%d V=%d rank %d: micro-batches out of order", kn, P, m, V, r);
+                            }
+                        }
                         double T1, T2;
                         if (simulate(&cfg, s, g_runs[run].eager, 1, 1, &T1, peak, why, sizeof why)) {
                             failures++;
@@ -432,7 +448,7 @@ static void test_errors(void) {
         {{LS_PIPE_1F1B, 4, 8, 2, LS_PIPE_BLOCKING}, "needs --pp-schedule interleaved"},
         {{LS_PIPE_GPIPE, 0, 8, 1, LS_PIPE_BLOCKING}, "stages must be >= 1"},
         {{LS_PIPE_1F1B, 2, 0, 1, LS_PIPE_BLOCKING}, "at least one micro-batch"},
-        {{LS_PIPE_INTERLEAVED, 8, 1024, 4, LS_PIPE_BLOCKING}, "tags"},
+        {{LS_PIPE_INTERLEAVED, 8, 4096, 4, LS_PIPE_BLOCKING}, "tags"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;

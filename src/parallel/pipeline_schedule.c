@@ -136,9 +136,9 @@ int ls_pipe_validate(const LsPipeConfig *c, char *err, size_t errlen) {
                         "so that global-batch / (batch x dp) is a multiple of --pp", c->micro_batches, c->stages);
     }
     long units = (long)c->micro_batches * c->chunks;
-    if (units * c->stages * 2 > 32767)
-        return fail(err, errlen, "%d micro-batches x %d stages x %d chunks is more than the pipeline's message "
-                    "tags can number (2 m P V <= 32767)", c->micro_batches, c->stages, c->chunks);
+    if (units * 2 > 32767)
+        return fail(err, errlen, "%d micro-batches x %d chunks per step is more than the pipeline's message "
+                    "tags can number (m V <= 16383)", c->micro_batches, c->chunks);
     return 0;
 }
 
@@ -279,8 +279,8 @@ static void push(LsPipeSchedule *s, LsPipeOp op, int mb, int chunk, int peer, in
     a->op = op, a->mb = mb, a->chunk = chunk, a->peer = peer, a->tag = tag;
 }
 
-int ls_pipe_tag(const LsPipeConfig *c, int is_grad, int mb, int stage) {
-    return (mb * c->stages * c->chunks + stage) * 2 + is_grad;
+int ls_pipe_tag(const LsPipeConfig *c, int is_grad, int mb, int recv_chunk) {
+    return (mb * c->chunks + recv_chunk) * 2 + is_grad;
 }
 
 /* Messages for blocking rendezvous sends: the global event order of the
@@ -312,9 +312,7 @@ static void place_rendezvous(const Clock *k, LsPipeSchedule *out) {
         int pr = r;
         Unit pu = u;
         producer(c, r, u, &pr, &pu);
-        /* the boundary is named by its upper stage: the receiver of
-         * activations, the sender of gradients */
-        int s = u.chunk * P + r, tag = ls_pipe_tag(c, u.bwd, u.mb, u.bwd ? s + 1 : s);
+        int tag = ls_pipe_tag(c, u.bwd, u.mb, u.chunk);
         push(&out[pr], u.bwd ? LS_PIPE_SEND_GRAD : LS_PIPE_SEND_ACT, u.mb, pu.chunk, r, tag);
         push(&out[r], u.bwd ? LS_PIPE_RECV_GRAD : LS_PIPE_RECV_ACT, u.mb, u.chunk, pr, tag);
     }
@@ -329,14 +327,14 @@ static void place_isend(const Clock *k, LsPipeSchedule *out) {
     for (int r = 0; r < P; r++) {
         for (int i = 0; i < N; i++) {
             Unit u = k->units[(size_t)r * N + i], nu;
-            int s = u.chunk * P + r, q;
+            int q;
             if (producer(c, r, u, &q, &nu) && q != r)
                 push(&out[r], u.bwd ? LS_PIPE_RECV_GRAD : LS_PIPE_RECV_ACT, u.mb, u.chunk, q,
-                     ls_pipe_tag(c, u.bwd, u.mb, u.bwd ? s + 1 : s));
+                     ls_pipe_tag(c, u.bwd, u.mb, u.chunk));
             push(&out[r], u.bwd ? LS_PIPE_BACKWARD : LS_PIPE_FORWARD, u.mb, u.chunk, -1, -1);
-            if (consumer(c, r, u, &q, &nu) && q != r)
+            if (consumer(c, r, u, &q, &nu) && q != r) /* tagged by the receiving chunk */
                 push(&out[r], u.bwd ? LS_PIPE_SEND_GRAD : LS_PIPE_SEND_ACT, u.mb, u.chunk, q,
-                     ls_pipe_tag(c, u.bwd, u.mb, u.bwd ? s : s + 1));
+                     ls_pipe_tag(c, u.bwd, u.mb, nu.chunk));
         }
     }
 }

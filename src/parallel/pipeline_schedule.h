@@ -57,8 +57,8 @@ typedef struct {
                   that computes, sends its output / input gradient, or
                   consumes what is received */
     int peer;  /* pipeline rank at the other end of a message; -1 for compute */
-    int tag;   /* message tag, the same at both ends and unique within a step
-                  (ls_pipe_tag); -1 for compute */
+    int tag;   /* message tag, the same at both ends and unique between the
+                  two ranks within a step (ls_pipe_tag); -1 for compute */
 } LsPipeAction;
 
 typedef enum { LS_PIPE_BLOCKING, LS_PIPE_ISEND } LsPipeComm;
@@ -98,12 +98,14 @@ int ls_pipe_build(const LsPipeConfig *cfg, int rank, LsPipeSchedule *out, char *
 int ls_pipe_build_all(const LsPipeConfig *cfg, LsPipeSchedule *out, char *err, size_t errlen);
 void ls_pipe_free(LsPipeSchedule *s);
 
-/* The MPI tag of the message (kind, micro-batch, receiving model stage):
- * ((mb * P*V + stage) * 2 + is_grad), where an activation message is tagged by
- * the stage that receives it and a gradient by the stage that sent it, so
- * both ends compute the same number. Needs tags up to 2 m P V (MPI
- * guarantees 32767). */
-int ls_pipe_tag(const LsPipeConfig *cfg, int is_grad, int mb, int stage);
+/* The MPI tag of a message: (mb * V + recv_chunk) * 2 + is_grad, where
+ * recv_chunk is the receiving rank's chunk. Between one sender and one
+ * receiver that names the message uniquely within a step: activations go from
+ * stage s to s+1 and gradients from s to s-1, so a pair of ranks carries
+ * activations into one chunk from one chunk, and gradients both ways only
+ * when P = 2, told apart by is_grad. Tags run up to 2 m V - 1 (MPI
+ * guarantees 32767, hence m V <= 16383). */
+int ls_pipe_tag(const LsPipeConfig *cfg, int is_grad, int mb, int recv_chunk);
 
 /* Theoretical bubble fraction: idle time / useful compute time per rank,
  * (P-1)/m for GPipe and 1F1B and (P-1)/(m V) interleaved (Narayanan et al.
