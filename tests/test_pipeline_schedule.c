@@ -362,53 +362,52 @@ static void test_1f1b_shape(void) {
     free_all(s, 4);
 }
 
+/* Swap the first adjacent actions (x, y) of a list; 0 if there are none. */
+static int swap_first(LsPipeSchedule *s, LsPipeOp x, LsPipeOp y) {
+    for (int i = 0; i + 1 < s->n; i++)
+        if (s->a[i].op == x && s->a[i + 1].op == y) {
+            LsPipeAction t = s->a[i];
+            s->a[i] = s->a[i + 1], s->a[i + 1] = t;
+            return 1;
+        }
+    return 0;
+}
+
+/* Run broken lists under rendezvous: the simulator must fail, saying `needle`. */
+static void expect_caught(const LsPipeConfig *cfg, LsPipeSchedule *s, const char *label, const char *needle) {
+    char why[512];
+    int peak[8];
+    double T;
+    CHECK(simulate(cfg, s, 0, 1, 1, &T, peak, why, sizeof why) == -1 && strstr(why, needle),
+          "%s not caught: '%s'", label, why);
+    printf("%-24s %s\n", label, why);
+    free_all(s, cfg->stages);
+}
+
 /* the checker fails on broken orders */
 static void test_negative(void) {
     LsPipeConfig cfg = {LS_PIPE_1F1B, 4, 8, 1, LS_PIPE_BLOCKING};
     LsPipeSchedule s[4];
-    char err[256], why[512];
-    int peak[4];
-    double T;
+    char err[256];
 
     /* naive 1F1B: rank 1 sends its activations before receiving the
      * gradient, as rank 2 sends that gradient before receiving them: both
      * block in their send */
     CHECK(ls_pipe_build_all(&cfg, s, err, sizeof err) == 0, "%s", err);
-    int swapped = 0;
-    for (int i = 0; i + 1 < s[1].n && !swapped; i++)
-        if (s[1].a[i].op == LS_PIPE_RECV_GRAD && s[1].a[i + 1].op == LS_PIPE_SEND_ACT) {
-            LsPipeAction t = s[1].a[i];
-            s[1].a[i] = s[1].a[i + 1], s[1].a[i + 1] = t;
-            swapped = 1;
-        }
-    CHECK(swapped, "no recv-grad/send-act pair to swap");
-    CHECK(simulate(&cfg, s, 0, 1, 1, &T, peak, why, sizeof why) == -1 && strstr(why, "deadlock"),
-          "naive send-first order not caught: '%s'", why);
-    printf("naive order:     %s\n", why);
-    free_all(s, 4);
+    CHECK(swap_first(&s[1], LS_PIPE_RECV_GRAD, LS_PIPE_SEND_ACT), "no recv-grad/send-act pair to swap");
+    expect_caught(&cfg, s, "naive order:", "deadlock");
 
     /* the Isend lists (send right after the forward) need non-blocking
      * sends: under rendezvous they deadlock the same way */
     cfg.comm = LS_PIPE_ISEND;
     CHECK(ls_pipe_build_all(&cfg, s, err, sizeof err) == 0, "%s", err);
-    CHECK(simulate(&cfg, s, 0, 1, 1, &T, peak, why, sizeof why) == -1 && strstr(why, "deadlock"),
-          "isend lists under rendezvous did not deadlock: '%s'", why);
-    printf("isend lists, rendezvous: %s\n", why);
-    free_all(s, 4);
+    expect_caught(&cfg, s, "isend lists, rendezvous:", "deadlock");
     cfg.comm = LS_PIPE_BLOCKING;
 
     /* a backward moved before its forward on the last stage */
     CHECK(ls_pipe_build_all(&cfg, s, err, sizeof err) == 0, "%s", err);
-    for (int i = 0; i + 1 < s[3].n; i++)
-        if (s[3].a[i].op == LS_PIPE_FORWARD && s[3].a[i + 1].op == LS_PIPE_BACKWARD) {
-            LsPipeAction t = s[3].a[i];
-            s[3].a[i] = s[3].a[i + 1], s[3].a[i + 1] = t;
-            break;
-        }
-    CHECK(simulate(&cfg, s, 0, 1, 1, &T, peak, why, sizeof why) == -1 && strstr(why, "before its forward"),
-          "backward before forward not caught: '%s'", why);
-    printf("B before F:      %s\n", why);
-    free_all(s, 4);
+    CHECK(swap_first(&s[3], LS_PIPE_FORWARD, LS_PIPE_BACKWARD), "no forward/backward pair to swap");
+    expect_caught(&cfg, s, "B before F:", "before its forward");
 
     /* a receive that expects the wrong micro-batch */
     CHECK(ls_pipe_build_all(&cfg, s, err, sizeof err) == 0, "%s", err);
@@ -417,24 +416,18 @@ static void test_negative(void) {
             s[1].a[i].mb = 3;
             break;
         }
-    CHECK(simulate(&cfg, s, 0, 1, 1, &T, peak, why, sizeof why) == -1 && strstr(why, "meets"),
-          "mismatched send not caught: '%s'", why);
-    printf("wrong mb:        %s\n", why);
-    free_all(s, 4);
+    expect_caught(&cfg, s, "wrong micro-batch:", "meets");
 
     /* interleaved: drop the wrap-around receive of rank 0 (its chunk 1 input) */
     LsPipeConfig icfg = {LS_PIPE_INTERLEAVED, 2, 4, 2, LS_PIPE_BLOCKING};
-    LsPipeSchedule is[2];
-    CHECK(ls_pipe_build_all(&icfg, is, err, sizeof err) == 0, "%s", err);
-    for (int i = 0; i < is[0].n; i++)
-        if (is[0].a[i].op == LS_PIPE_RECV_ACT && is[0].a[i].chunk == 1) {
-            memmove(&is[0].a[i], &is[0].a[i + 1], sizeof(LsPipeAction) * (size_t)(is[0].n - i - 1));
-            is[0].n--;
+    CHECK(ls_pipe_build_all(&icfg, s, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < s[0].n; i++)
+        if (s[0].a[i].op == LS_PIPE_RECV_ACT && s[0].a[i].chunk == 1) {
+            memmove(&s[0].a[i], &s[0].a[i + 1], sizeof(LsPipeAction) * (size_t)(s[0].n - i - 1));
+            s[0].n--;
             break;
         }
-    CHECK(simulate(&icfg, is, 0, 1, 1, &T, peak, why, sizeof why) == -1, "a missing receive was not caught");
-    printf("missing receive: %s\n", why);
-    free_all(is, 2);
+    expect_caught(&icfg, s, "missing receive:", "deadlock");
 }
 
 static void test_errors(void) {
