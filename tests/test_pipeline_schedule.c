@@ -15,7 +15,9 @@
  *   - on each chunk, forwards and backwards come in micro-batch order (so
  *     weight gradients accumulate in the one-process order);
  *   - the activation sets alive at once never exceed ls_pipe_max_in_flight,
- *     which is min(P-r, m) for 1F1B and m for GPipe, and reach it;
+ *     which is min(P-r, m) for 1F1B and m for GPipe, and reach it; for 1F1B
+ *     and interleaved that peak is also what the planner's memory model
+ *     (plan_inflight, src/plan/memory.c) assumes;
  *   - with every chunk's forward and backward taking one time unit and free
  *     messages, the step takes (1 + (P-1)/(m V)) times the useful compute:
  *     the bubble of Narayanan et al.; and with backward = 2 forward the same
@@ -35,6 +37,7 @@
 #include <string.h>
 
 #include "../src/parallel/pipeline_schedule.h"
+#include "../src/plan/memory.h"
 #include "check.h"
 
 typedef struct {
@@ -302,6 +305,18 @@ static void test_all_configs(void) {
                             int pub = cfg.kind == LS_PIPE_GPIPE  ? m
                                     : cfg.kind == LS_PIPE_1F1B ? (P - r < m ? P - r : m)
                                                                : want;
+                            /* and the planner's memory model (plan_inflight,
+                             * written apart from this file) counts the same,
+                             * in layer-sets of L/P layers */
+                            if (cfg.kind != LS_PIPE_GPIPE) {
+                                PlanLayout lay = {.dp = 1, .tp = 1, .pp = P, .vpp = V, .num_micro = m, .micro_batch = 1};
+                                double planned = plan_inflight(&lay, r) * V;
+                                if (fabs(planned - peak[r]) > 1e-9) {
+                                    failures++;
+                                    CHECK(0, "%s P=%d m=%d V=%d rank %d: simulated %d sets alive, plan_inflight says %g",
+                                          kn, P, m, V, r, peak[r], planned);
+                                }
+                            }
                             if (peak[r] != want || want != pub) {
                                 failures++;
                                 CHECK(0, "%s P=%d m=%d V=%d rank %d, %s: %d activation sets alive, bound %d, "
