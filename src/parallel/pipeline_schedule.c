@@ -214,27 +214,28 @@ static int pos_of(const Clock *k, int r, int bwd, int mb, int chunk) {
     return k->pos[(((size_t)r * 2 + bwd) * c->micro_batches + mb) * c->chunks + chunk];
 }
 
-/* The producer of unit u's input on rank r: the previous model stage's
- * forward (for a forward) or the next stage's backward (for a backward).
- * Returns 0 when there is none (first stage forward, last stage backward). */
-static int producer(const LsPipeConfig *c, int r, Unit u, int *pr, Unit *pu) {
-    int P = c->stages, S = P * c->chunks, s = u.chunk * P + r;
-    int t = u.bwd ? s + 1 : s - 1;
+/* The unit `step` model stages away from unit u of rank r, on the same
+ * micro-batch and in the same direction (forward or backward): its rank and
+ * unit. Returns 0 past either end of the model. */
+static int neighbour(const LsPipeConfig *c, int r, Unit u, int step, int *nr, Unit *nu) {
+    int P = c->stages, S = P * c->chunks, t = u.chunk * P + r + step;
     if (t < 0 || t >= S) return 0;
-    *pr = t % P;
-    pu->bwd = u.bwd, pu->mb = u.mb, pu->chunk = t / P;
+    *nr = t % P;
+    nu->bwd = u.bwd, nu->mb = u.mb, nu->chunk = t / P;
     return 1;
 }
 
-/* The consumer of unit u's output: the next stage's forward, or the previous
- * stage's backward. Returns 0 when there is none. */
+/* Where unit u's input comes from: the previous stage's forward (for a
+ * forward) or the next stage's backward (for a backward); 0 for the first
+ * stage's forward and the last stage's backward. */
+static int producer(const LsPipeConfig *c, int r, Unit u, int *pr, Unit *pu) {
+    return neighbour(c, r, u, u.bwd ? 1 : -1, pr, pu);
+}
+
+/* Where unit u's output goes: the next stage's forward, or the previous
+ * stage's backward. */
 static int consumer(const LsPipeConfig *c, int r, Unit u, int *cr, Unit *cu) {
-    int P = c->stages, S = P * c->chunks, s = u.chunk * P + r;
-    int t = u.bwd ? s - 1 : s + 1;
-    if (t < 0 || t >= S) return 0;
-    *cr = t % P;
-    cu->bwd = u.bwd, cu->mb = u.mb, cu->chunk = t / P;
-    return 1;
+    return neighbour(c, r, u, u.bwd ? -1 : 1, cr, cu);
 }
 
 /* Run the compute orders on the model clock. Returns -1 if they cannot all
