@@ -3,7 +3,8 @@
 # $0 = the test script. It sets BIN, ROOT, MPI (mpirun for this 2-core box),
 # CMP (run comparison, tests/reference/compare_runs.py), pass/fail counters
 # with summary, and cds into a scratch directory holding `data`: byte-level
-# shards of the repository's own C sources (no external corpus needed).
+# shards of the repository's own C sources (no external corpus needed;
+# MPI_NO_DATA=1 before sourcing skips it, for scripts whose $1 is not llmscale).
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 npass=0
@@ -17,5 +18,7 @@ trap 'rm -rf "$D"' EXIT
 cd "$D" || exit 1
 MPI="mpirun --oversubscribe --allow-run-as-root"
 CMP="/usr/bin/python3 $ROOT/tests/reference/compare_runs.py"
-cat "$ROOT"/src/*/*.c | head -c 150000 > corpus.txt
-"$BIN" prepare --input corpus.txt --out data > /dev/null || exit 1
+if [ -z "$MPI_NO_DATA" ]; then
+    cat "$ROOT"/src/*/*.c | head -c 150000 > corpus.txt
+    "$BIN" prepare --input corpus.txt --out data > /dev/null || exit 1
+fi

@@ -1,11 +1,15 @@
 /* bench_comm.c - `llmscale bench --comm`: the collective micro-benchmark.
  *
  * Under mpirun, times all-reduce, reduce-scatter and all-gather of float
- * vectors from 4 KB to 128 MB over all ranks, through the same comm.h calls
- * the trainer uses, and prints the bandwidths as nccl-tests define them:
+ * vectors from 4 KB to 128 MB over all ranks, and a point-to-point ring
+ * shift (every rank sends S bytes to the next rank with the synchronous
+ * ls_comm_send into a posted ls_comm_irecv: a pipeline stage's message),
+ * through the same comm.h calls the trainer uses, and prints the bandwidths
+ * as nccl-tests define them:
  *     algbw = S / t                         (S = bytes of the full vector)
  *     busbw = algbw * 2 (n-1)/n             all-reduce
  *     busbw = algbw * (n-1)/n               reduce-scatter, all-gather
+ *     busbw = algbw                         send/recv
  * busbw is comparable with the link bandwidth whatever the rank count. Each
  * time is the median over iterations of the slowest rank's time. */
 #include <stdlib.h>
@@ -29,7 +33,11 @@ static double time_op(LsComm *c, int op, float *buf, size_t bytes, int *counts, 
     double t0 = ls_now_s();
     if (op == 0) ls_comm_iallreduce_sum(c, buf, n, &req);
     else if (op == 1) ls_comm_ireduce_scatter_sum(c, buf, buf + n, counts, &req);
-    else ls_comm_iallgatherv(c, buf, counts, displs, &req);
+    else if (op == 2) ls_comm_iallgatherv(c, buf, counts, displs, &req);
+    else { /* ring shift: the receive is posted first, so the synchronous sends all complete */
+        ls_comm_irecv(c, buf + n, n, (c->rank + W - 1) % W, 0, &req);
+        ls_comm_send(c, buf, n, (c->rank + 1) % W, 0);
+    }
     ls_comm_wait(&req);
     return ls_comm_allreduce_max_double(c, ls_now_s() - t0);
 }
@@ -42,20 +50,21 @@ int bench_comm(int max_mb, int iters) {
         ls_info("bench --comm: one process (no MPI launcher): run it as 'mpirun -np N llmscale "
                 "bench --comm' to measure collectives; the times below are the identity");
     size_t max_bytes = (size_t)max_mb << 20;
-    /* the reduce-scatter output goes after the input, so 2x */
+    /* the reduce-scatter output (and the received message) goes after the input, so 2x */
     float *buf = ls_calloc(2 * max_bytes / sizeof(float) + 64, sizeof(float), "benchmark buffer");
     for (size_t i = 0; i < 2 * max_bytes / sizeof(float); i++) buf[i] = 1e-3f * (float)(i % 1000);
     int *counts = ls_calloc((size_t)g.world, sizeof(int), "counts");
     int *displs = ls_calloc((size_t)g.world, sizeof(int), "displs");
     double *t = ls_calloc((size_t)iters, sizeof(double), "times");
-    const char *names[] = {"all-reduce", "reduce-scatter", "all-gather"};
+    const char *names[] = {"all-reduce", "reduce-scatter", "all-gather", "send/recv"};
     double nfac[] = {2.0 * (g.world - 1) / g.world, (double)(g.world - 1) / g.world,
-                     (double)(g.world - 1) / g.world};
+                     (double)(g.world - 1) / g.world, 1.0};
+    int nops = g.world > 1 ? 4 : 3; /* one process has nobody to send to */
     ls_info("collectives over %d ranks (median of %d, slowest rank; nccl-tests algbw/busbw)",
             g.world, iters);
     ls_info("%10s  %-15s %11s %11s %11s", "size", "operation", "time us", "algbw GB/s", "busbw GB/s");
     for (size_t bytes = 4096; bytes <= max_bytes; bytes *= 2) {
-        for (int op = 0; op < 3; op++) {
+        for (int op = 0; op < nops; op++) {
             time_op(c, op, buf, bytes, counts, displs); /* warm-up: page faults, connections */
             for (int i = 0; i < iters; i++) t[i] = time_op(c, op, buf, bytes, counts, displs);
             ls_sort_times(t, (size_t)iters);

@@ -40,7 +40,8 @@ static void usage(FILE *f) {
             "  --no-probe    skip the machine measurements\n"
             "  --no-train    skip the training steps\n"
             "  --comm        instead: collective micro-benchmark (run under mpirun -np N): all-reduce,\n"
-            "                reduce-scatter, all-gather of 4 KB .. --comm-max-mb MB (default 128),\n"
+            "                reduce-scatter, all-gather, and send/recv (each rank to the next, as\n"
+            "                pipeline stages do) of 4 KB .. --comm-max-mb MB (default 128),\n"
             "                algbw and busbw as nccl-tests define them; --iters K (default 5)\n"
             "  --dtype fp32|bf16  precision of the matrix products (default fp32; see 'train --help')\n"
             "model (default: --model gpt2, the GPT-2 124M shape):\n");

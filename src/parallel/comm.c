@@ -98,6 +98,48 @@ void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *di
     ls_mpi_iallgatherv_f(c, buf, counts, displs, req);
 }
 
+/* ---- point-to-point */
+
+static void check_p2p(const LsComm *c, const char *op, size_t n, int peer, int tag) {
+    if (c->size == 1)
+        ls_fatal("point-to-point %s on the one-rank %s group: there is no other rank to talk to", op,
+                 c->name);
+    if (peer < 0 || peer >= c->size || peer == c->rank)
+        ls_fatal("point-to-point %s from rank %d to rank %d of the %s group (ranks 0..%d): the peer must "
+                 "be another rank of the group", op, c->rank, peer, c->name, c->size - 1);
+    if (tag < 0 || tag > 32767)
+        ls_fatal("point-to-point %s on the %s group: tag %d is outside 0..32767", op, c->name, tag);
+    if (n > 2147483647u)
+        ls_fatal("point-to-point %s on the %s group: %zu floats is more than one message can carry", op,
+                 c->name, n);
+}
+
+void ls_comm_send(LsComm *c, const float *buf, size_t n, int peer, int tag) {
+    check_p2p(c, "send", n, peer, tag);
+    account(c, LS_OP_P2P, 4.0 * n);
+    ls_mpi_send_f(c, buf, n, peer, tag);
+}
+
+void ls_comm_recv(LsComm *c, float *buf, size_t n, int peer, int tag) {
+    check_p2p(c, "receive", n, peer, tag);
+    c->calls[LS_OP_P2P]++;
+    ls_mpi_recv_f(c, buf, n, peer, tag);
+}
+
+void ls_comm_isend(LsComm *c, const float *buf, size_t n, int peer, int tag, LsRequest *req) {
+    done(req);
+    check_p2p(c, "send", n, peer, tag);
+    account(c, LS_OP_P2P, 4.0 * n);
+    ls_mpi_isend_f(c, buf, n, peer, tag, req);
+}
+
+void ls_comm_irecv(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest *req) {
+    done(req);
+    check_p2p(c, "receive", n, peer, tag);
+    c->calls[LS_OP_P2P]++;
+    ls_mpi_irecv_f(c, buf, n, peer, tag, req);
+}
+
 size_t ls_comm_buffer_bytes(const LsComm *c) { return c->size > 1 ? ls_mpi_shm_bytes(c) : 0; }
 
 void ls_comm_wait(LsRequest *req) {

@@ -19,7 +19,8 @@
  * this rank sends in a bandwidth-optimal (ring) algorithm of the operation,
  * the volume the ZeRO paper counts, for a vector of V bytes over W ranks:
  *   all-reduce 2 (W-1)/W V,  reduce-scatter and all-gather (W-1)/W V,
- *   send: the message.   `calls` counts operations by kind. */
+ *   send: the message.   `calls` counts operations by kind (for point-to-
+ *   point: sends and receives, each call once; bytes only for sends). */
 #ifndef LS_COMM_H
 #define LS_COMM_H
 #include <stddef.h>
@@ -40,6 +41,8 @@ typedef struct {
     int active;
     const LsComm *comm; /* for error messages */
     const char *what;
+    size_t recv_count;  /* a receive: the floats it must get (checked on completion) */
+    int peer;           /* a receive: the rank it expects them from */
 } LsRequest;
 
 /* A communicator of one rank. */
@@ -69,6 +72,22 @@ void ls_comm_ireduce_scatter_sum(LsComm *c, const float *send, float *recv, cons
  * buf + displs[r]; afterwards every rank holds every piece. */
 void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *displs,
                          LsRequest *req);
+/* Point-to-point (pipeline stages), n floats to / from rank `peer` of the
+ * group, matched by `tag` (0..32767, MPI's guaranteed range) and by order
+ * between one pair of ranks. A receive must get exactly n floats: a shorter
+ * or longer message is a fatal error naming the group and the peer.
+ *   ls_comm_send is synchronous (MPI_Ssend): it returns once the receiver has
+ *   started to take the message, never because the message happened to fit
+ *   in a buffer, so a send order that could deadlock does deadlock in small
+ *   tests as well as at scale (pipeline_schedule.h's lists never do).
+ *   ls_comm_isend / ls_comm_irecv start the transfer; buf must stay untouched
+ *   (send) / unread (receive) until ls_comm_wait or ls_comm_test completes it.
+ * Calling these on a one-rank group, or with peer == own rank or outside the
+ * group, is a fatal error (a caller's bug: there is nobody to talk to). */
+void ls_comm_send(LsComm *c, const float *buf, size_t n, int peer, int tag);
+void ls_comm_recv(LsComm *c, float *buf, size_t n, int peer, int tag);
+void ls_comm_isend(LsComm *c, const float *buf, size_t n, int peer, int tag, LsRequest *req);
+void ls_comm_irecv(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest *req);
 /* Bytes the backend holds for this group (its shared-memory window). */
 size_t ls_comm_buffer_bytes(const LsComm *c);
 /* Wait for / poll a request (ls_comm_test returns 1 when done). Inactive

@@ -339,15 +339,57 @@ void ls_mpi_iallgatherv_f(LsComm *c, float *buf, const int *counts, const int *d
     started(req, c, "Iallgatherv");
 }
 
-void ls_mpi_wait(LsRequest *req) {
-    check(MPI_Wait(REQ(req), MPI_STATUS_IGNORE), req->what, req->comm);
+/* ---- point-to-point. A receive posts exactly n floats: a longer message
+ * is MPI's truncation error, a shorter one is caught from the status. */
+
+static void check_count(const MPI_Status *st, size_t n, int peer, const char *op, const LsComm *c) {
+    int got = 0;
+    MPI_Get_count(st, MPI_FLOAT, &got);
+    if ((size_t)got != n)
+        ls_fatal("MPI %s on the %s group: rank %d sent %d floats, rank %d expected %zu (the two ranks "
+                 "disagree on the tensor shape)", op, c->name, peer, got, c->rank, n);
+}
+
+void ls_mpi_send_f(LsComm *c, const float *buf, size_t n, int peer, int tag) {
+    check(MPI_Ssend(buf, (int)n, MPI_FLOAT, peer, tag, COMM(c)), "Ssend", c);
+}
+
+void ls_mpi_recv_f(LsComm *c, float *buf, size_t n, int peer, int tag) {
+    MPI_Status st;
+    check(MPI_Recv(buf, (int)n, MPI_FLOAT, peer, tag, COMM(c), &st), "Recv", c);
+    check_count(&st, n, peer, "Recv", c);
+}
+
+void ls_mpi_isend_f(LsComm *c, const float *buf, size_t n, int peer, int tag, LsRequest *req) {
+    check(MPI_Isend(buf, (int)n, MPI_FLOAT, peer, tag, COMM(c), REQ(req)), "Isend", c);
+    started(req, c, "Isend");
+}
+
+void ls_mpi_irecv_f(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest *req) {
+    check(MPI_Irecv(buf, (int)n, MPI_FLOAT, peer, tag, COMM(c), REQ(req)), "Irecv", c);
+    started(req, c, "Irecv");
+    req->recv_count = n;
+    req->peer = peer;
+}
+
+/* A completed request: a receive checks its count. */
+static void finished(LsRequest *req, const MPI_Status *st) {
+    if (req->recv_count) check_count(st, req->recv_count, req->peer, req->what, req->comm);
     req->active = 0;
+    req->recv_count = 0;
+}
+
+void ls_mpi_wait(LsRequest *req) {
+    MPI_Status st;
+    check(MPI_Wait(REQ(req), &st), req->what, req->comm);
+    finished(req, &st);
 }
 
 int ls_mpi_test(LsRequest *req) {
     int flag = 0;
-    check(MPI_Test(REQ(req), &flag, MPI_STATUS_IGNORE), req->what, req->comm);
-    if (flag) req->active = 0;
+    MPI_Status st;
+    check(MPI_Test(REQ(req), &flag, &st), req->what, req->comm);
+    if (flag) finished(req, &st);
     return flag;
 }
 
@@ -381,6 +423,22 @@ void ls_mpi_ireduce_scatter_f(LsComm *c, const float *s, float *r, const int *n,
 }
 void ls_mpi_iallgatherv_f(LsComm *c, float *b, const int *n, const int *d, LsRequest *q) {
     (void)c, (void)b, (void)n, (void)d, (void)q;
+    no_mpi();
+}
+void ls_mpi_send_f(LsComm *c, const float *b, size_t n, int p, int t) {
+    (void)c, (void)b, (void)n, (void)p, (void)t;
+    no_mpi();
+}
+void ls_mpi_recv_f(LsComm *c, float *b, size_t n, int p, int t) {
+    (void)c, (void)b, (void)n, (void)p, (void)t;
+    no_mpi();
+}
+void ls_mpi_isend_f(LsComm *c, const float *b, size_t n, int p, int t, LsRequest *q) {
+    (void)c, (void)b, (void)n, (void)p, (void)t, (void)q;
+    no_mpi();
+}
+void ls_mpi_irecv_f(LsComm *c, float *b, size_t n, int p, int t, LsRequest *q) {
+    (void)c, (void)b, (void)n, (void)p, (void)t, (void)q;
     no_mpi();
 }
 void ls_mpi_wait(LsRequest *q) { (void)q; no_mpi(); }

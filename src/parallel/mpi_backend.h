@@ -33,6 +33,11 @@ void ls_mpi_ireduce_scatter_f(LsComm *c, const float *send, float *recv, const i
                               LsRequest *req);
 void ls_mpi_iallgatherv_f(LsComm *c, float *buf, const int *counts, const int *displs,
                           LsRequest *req);
+/* Point-to-point; receives check that exactly n floats arrived. */
+void ls_mpi_send_f(LsComm *c, const float *buf, size_t n, int peer, int tag);
+void ls_mpi_recv_f(LsComm *c, float *buf, size_t n, int peer, int tag);
+void ls_mpi_isend_f(LsComm *c, const float *buf, size_t n, int peer, int tag, LsRequest *req);
+void ls_mpi_irecv_f(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest *req);
 void ls_mpi_wait(LsRequest *req);
 int ls_mpi_test(LsRequest *req);
 
