@@ -9,6 +9,7 @@
 #include "../data/tokenizer.h"
 #include "../model/gpt_io.h"
 #include "../parallel/comm.h"
+#include "../parallel/pipeline_schedule.h"
 #include "../train/checkpoint.h"
 #include "../train/trainer.h"
 #include "args.h"
@@ -68,6 +69,12 @@ static void usage(FILE *f) {
             "  --sp                sequence parallelism (Korthikanti et al.) with --tp: LayerNorms, residual\n"
             "                      adds and their activations split along the sequence (--seq must divide\n"
             "                      by T); all-gather/reduce-scatter replace the all-reduces\n"
+            "  --pp P              pipeline parallelism: the layers in P stages of L/P (env PP); the\n"
+            "                      micro-batches of a step (global batch / (batch x dp)) flow through them\n"
+            "  --pp-schedule S     gpipe (all forwards, then all backwards) or 1f1b (default: one forward,\n"
+            "                      one backward; at most P - r micro-batches in flight on stage r)\n"
+            "  --trace FILE        Chrome trace-event timeline of every rank's steps (chrome://tracing,\n"
+            "                      ui.perfetto.dev): forward, backward, send, recv, optimizer\n"
             "  --zero S            ZeRO stage (default 0; env ZERO_STAGE): 0 all-reduce gradients;\n"
             "                      1 shard AdamW state; 2 also gradients; 3 also parameters\n"
             "  --bucket-mb X       gradient bucket size for the overlapped reduction (default 25)\n"
@@ -95,6 +102,19 @@ static void env_int(const char *name, int *dst, int max) {
     if (s && *s) *dst = (int)ls_parse_int(name, s, 1, max);
 }
 
+/* A grid degree from its flag (--tp 2 or --tp=2) or environment variable. */
+static int prescan_degree(int argc, char **argv, const char *flag, const char *env) {
+    int v = 1;
+    const char *e = getenv(env);
+    if (e && *e) v = (int)ls_parse_int(env, e, 1, 4096);
+    size_t n = strlen(flag);
+    for (int i = 0; i < argc; i++) {
+        if (!strncmp(argv[i], flag, n) && argv[i][n] == '=') v = (int)ls_parse_int(flag, argv[i] + n + 1, 1, 4096);
+        else if (!strcmp(argv[i], flag) && i + 1 < argc) v = (int)ls_parse_int(flag, argv[i + 1], 1, 4096);
+    }
+    return v;
+}
+
 int cmd_train(int argc, char **argv) {
     if (ls_wants_help(argc, argv)) {
         usage(stdout);
@@ -102,19 +122,12 @@ int cmd_train(int argc, char **argv) {
     }
     /* under mpirun, start MPI first, so that every later error ends the whole
      * job; the grid's shape is the one flag read before it */
-    int tp = 1;
-    {
-        const char *e = getenv("TP");
-        if (e && *e) tp = (int)ls_parse_int("TP", e, 1, 4096);
-        for (int i = 0; i < argc; i++) {
-            if (!strncmp(argv[i], "--tp=", 5)) tp = (int)ls_parse_int("--tp", argv[i] + 5, 1, 4096);
-            else if (!strcmp(argv[i], "--tp") && i + 1 < argc) tp = (int)ls_parse_int("--tp", argv[i + 1], 1, 4096);
-        }
-    }
+    int tp = prescan_degree(argc, argv, "--tp", "TP"), pp = prescan_degree(argc, argv, "--pp", "PP");
     static LsGrid grid;
-    ls_grid_init(&grid, tp, 1, 1);
+    ls_grid_init(&grid, tp, pp, 1);
     TrainOpts o;
     train_opts_defaults(&o);
+    o.pp_schedule = LS_PIPE_1F1B;
     o.grid = &grid;
     ModelFlags mf = {0};
     model_flags_from_env(&mf);
@@ -160,6 +173,15 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--zero")) o.zero = (int)ls_int_arg(argc, argv, &i, 0, 3);
         else if (ls_flag(a, "--tp")) (void)ls_int_arg(argc, argv, &i, 1, 4096); /* read above */
         else if (ls_flag(a, "--sp") || ls_flag(a, "--sequence-parallel")) o.sp = 1;
+        else if (ls_flag(a, "--pp")) (void)ls_int_arg(argc, argv, &i, 1, 4096); /* read above */
+        else if (ls_flag(a, "--pp-schedule")) {
+            const char *k = ls_str_arg(argc, argv, &i);
+            o.pp_schedule = ls_pipe_kind_parse(k);
+            if (o.pp_schedule < 0) ls_fatal("--pp-schedule: '%s' must be gpipe, 1f1b or interleaved", k);
+            if (o.pp_schedule == LS_PIPE_INTERLEAVED)
+                ls_fatal("--pp-schedule interleaved: the schedule exists (docs/PIPELINE.md) but the "
+                         "trainer does not run virtual stages yet; use 1f1b or gpipe");
+        } else if (ls_flag(a, "--trace")) o.trace = ls_str_arg(argc, argv, &i);
         else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
         else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
         else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);

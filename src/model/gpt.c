@@ -29,6 +29,8 @@ void gpt_create_ex(Gpt *m, const GptConfig *cfg, int layer_begin, int layer_end,
     m->cfg = *cfg;
     m->tp.size = tp;
     m->tp.rank = tp_rank;
+    m->nslots = 1;
+    m->slots = ls_calloc(1, sizeof(GptActs), "activation slots");
     if (own & GPT_OWN_PARAMS) m->params = ls_calloc(m->lay.total, sizeof(float), "parameters");
     if (own & GPT_OWN_GRADS) m->grads = ls_calloc(m->lay.total, sizeof(float), "gradients");
     gpt_tensors_bind(&m->p, &m->lay, m->params);
@@ -45,8 +47,11 @@ static void free_acts(GptActs *a) {
     memset(a, 0, sizeof *a);
 }
 
+static void free_all_acts(Gpt *m);
+
 void gpt_destroy(Gpt *m) {
-    free_acts(&m->a);
+    free_all_acts(m);
+    ls_free(m->slots);
     gpt_tensors_free(&m->p);
     gpt_tensors_free(&m->g);
     ls_free(m->params);
@@ -86,26 +91,23 @@ size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T) {
 }
 
 size_t gpt_act_bytes_tp(const GptConfig *cfg, int nlayers, int B, int T, int tp, int sp) {
+    return gpt_act_bytes_stage(cfg, nlayers, 1, B, T, tp, sp);
+}
+
+size_t gpt_act_bytes_stage(const GptConfig *cfg, int nlayers, int has_head, int B, int T, int tp,
+                           int sp) {
     ActSizes s = act_sizes(cfg, B, T, tp, sp && tp > 1);
-    return sizeof(float) * (s.per_layer * nlayers + s.head + s.other) +
+    return sizeof(float) * (s.per_layer * nlayers + (has_head ? s.head : 0) + s.other) +
            2 * sizeof(int32_t) * (size_t)B * T;
 }
 
-void gpt_ensure_acts(Gpt *m, int B, int T) {
-    if (m->B == B && m->T == T) return;
-    if (T < 1 || T > m->cfg.max_seq_len)
-        ls_fatal("sequence length %d is outside [1, %d] (the model's max_seq_len)", T,
-                 m->cfg.max_seq_len);
-    if (B < 1) ls_fatal("batch size must be >= 1, got %d", B);
+/* Carve one activation set for micro-batches of B x T out of one block. */
+static void alloc_acts(Gpt *m, GptActs *a, int B, int T) {
     int nl = m->lay.layer_end - m->lay.layer_begin, tp = m->lay.tp, sp = m->tp.sp && tp > 1;
-    if (sp && T % tp)
-        ls_fatal("sequence parallelism splits each sequence over the %d tensor-parallel ranks: "
-                 "sequence length %d is not a multiple of %d", tp, T, tp);
-    free_acts(&m->a);
-    GptActs *a = &m->a;
     size_t N = (size_t)B * T, C = m->cfg.channels, NH = m->cfg.num_heads / tp;
     size_t Ct = C / tp, Vl = gpt_vocab_rows(&m->cfg, tp), Nr = sp ? N / tp : N;
-    a->bytes = gpt_act_bytes_tp(&m->cfg, nl, B, T, tp, sp);
+    memset(a, 0, sizeof *a);
+    a->bytes = gpt_act_bytes_stage(&m->cfg, nl, m->lay.has_head, B, T, tp, sp);
     a->block = ls_calloc(a->bytes, 1, "activations (reduce --batch or --seq)");
     float *p = a->block;
 #define TAKE(n) (p += (n), p - (n))
@@ -115,17 +117,19 @@ void gpt_ensure_acts(Gpt *m, int B, int T) {
     size_t sizes[] = {Nr * C, Nr, Nr, 3 * N * Ct, N * Ct, (size_t)B * NH * T,
                       Nr * C, Nr * C, Nr, Nr, 4 * N * Ct, 4 * N * Ct, Nr * C};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        *lists[k] = ls_calloc((size_t)nl, sizeof(float *), "activation table");
+        *lists[k] = ls_calloc((size_t)(nl > 0 ? nl : 1), sizeof(float *), "activation table");
         for (int l = 0; l < nl; l++) (*lists[k])[l] = TAKE(sizes[k]);
     }
     a->input = TAKE(Nr * C);
-    a->lnf = TAKE(N * C);
-    a->lnf_mean = TAKE(Nr);
-    a->lnf_rstd = TAKE(Nr);
-    a->logits = TAKE(N * Vl);
-    a->lse = TAKE(N);
-    a->losses = TAKE(N);
-    if (tp > 1) a->vp_stats = TAKE(3 * N);
+    if (m->lay.has_head) {
+        a->lnf = TAKE(N * C);
+        a->lnf_mean = TAKE(Nr);
+        a->lnf_rstd = TAKE(Nr);
+        a->logits = TAKE(N * Vl);
+        a->lse = TAKE(N);
+        a->losses = TAKE(N);
+        if (tp > 1) a->vp_stats = TAKE(3 * N);
+    }
     a->dres = TAKE(Nr * C);
     a->dtmp = TAKE(N * C);
     a->dqkv = TAKE(3 * N * Ct);
@@ -138,8 +142,54 @@ void gpt_ensure_acts(Gpt *m, int B, int T) {
     a->tokens = (int32_t *)TAKE(N);
     a->targets = (int32_t *)TAKE(N);
 #undef TAKE
+}
+
+static void free_all_acts(Gpt *m) {
+    free_acts(&m->a);
+    for (int k = 0; k < m->nslots; k++)
+        if (k != m->cur) free_acts(&m->slots[k]);
+    m->cur = 0;
+    m->B = m->T = 0;
+}
+
+void gpt_ensure_acts(Gpt *m, int B, int T) {
+    if (m->B == B && m->T == T) return;
+    if (T < 1 || T > m->cfg.max_seq_len)
+        ls_fatal("sequence length %d is outside [1, %d] (the model's max_seq_len)", T,
+                 m->cfg.max_seq_len);
+    if (B < 1) ls_fatal("batch size must be >= 1, got %d", B);
+    int tp = m->lay.tp, sp = m->tp.sp && tp > 1;
+    if (sp && T % tp)
+        ls_fatal("sequence parallelism splits each sequence over the %d tensor-parallel ranks: "
+                 "sequence length %d is not a multiple of %d", tp, T, tp);
+    free_all_acts(m);
+    for (int k = 1; k < m->nslots; k++) alloc_acts(m, &m->slots[k], B, T);
+    alloc_acts(m, &m->a, B, T); /* slot 0, the current one */
     m->B = B;
     m->T = T;
+}
+
+void gpt_set_act_slots(Gpt *m, int n) {
+    if (n < 1) n = 1;
+    free_all_acts(m);
+    ls_free(m->slots);
+    m->slots = ls_calloc((size_t)n, sizeof(GptActs), "activation slots");
+    m->nslots = n;
+}
+
+void gpt_select_acts(Gpt *m, int k) {
+    if (k == m->cur) return;
+    if (k < 0 || k >= m->nslots) ls_fatal("internal: activation slot %d of %d", k, m->nslots);
+    m->slots[m->cur] = m->a;
+    m->a = m->slots[k];
+    m->cur = k;
+}
+
+size_t gpt_act_bytes_held(const Gpt *m) {
+    size_t b = m->a.bytes;
+    for (int k = 0; k < m->nslots; k++)
+        if (k != m->cur) b += m->slots[k].bytes;
+    return b;
 }
 
 static inline void hook(Gpt *m, GptHookEvent ev, int unit) {

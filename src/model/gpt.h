@@ -80,6 +80,10 @@ typedef struct {
     GptTp tp;              /* tensor-parallel group (size 1 = none) */
     GptHook hook;          /* NULL = none */
     void *hook_ctx;
+    /* activation sets: the pipeline keeps one per micro-batch in flight;
+     * `a` is set `cur`, the others wait in slots[] (gpt_select_acts) */
+    GptActs *slots;
+    int nslots, cur;
 } Gpt;
 
 /* Allocate a model holding layers [layer_begin, layer_end) as tensor-parallel
@@ -98,6 +102,18 @@ void gpt_init_random(Gpt *m, uint64_t seed);
 /* (Re)allocate activations for micro-batches of B x T (T <= max_seq_len). */
 void gpt_ensure_acts(Gpt *m, int B, int T);
 size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T);
+/* One activation set of a pipeline stage of nlayers layers (the head's
+ * buffers only if it has the head). */
+size_t gpt_act_bytes_stage(const GptConfig *cfg, int nlayers, int has_head, int B, int T, int tp,
+                           int sp);
+/* Keep n activation sets (default 1), allocated by the next gpt_ensure_acts;
+ * gpt_select_acts(k) makes set k the one forward/backward use: a pipeline
+ * stage holds one per micro-batch in flight (the forward of one micro-batch,
+ * later its backward, with other micro-batches' passes in between). */
+void gpt_set_act_slots(Gpt *m, int n);
+void gpt_select_acts(Gpt *m, int k);
+/* Bytes of all activation sets. */
+size_t gpt_act_bytes_held(const Gpt *m);
 /* The same on one tensor-parallel shard of tp (local heads, fc columns, vocab
  * rows), with sequence parallelism if sp (T/tp tokens of the residual stream). */
 size_t gpt_act_bytes_tp(const GptConfig *cfg, int nlayers, int B, int T, int tp, int sp);

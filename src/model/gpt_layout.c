@@ -62,14 +62,20 @@ void gpt_layout_build(GptLayout *lay, const GptConfig *cfg, int layer_begin, int
     int nl = layer_end - layer_begin;
     lay->tensors = ls_calloc((size_t)nl * 12 + 4, sizeof(GptTensor), "parameter layout");
     /* The tied embedding lives on the first and the last stage (its copy on the
-     * last stage is the LM head; their gradients are summed between the two). */
-    if (lay->has_embed || lay->has_head) add(lay, T_WTE, -1);
-    if (lay->has_embed) add(lay, T_WPE, -1);
+     * last stage is the LM head; their gradients are summed between the two).
+     * Flat order follows the units of the pass: [wte wpe] layers [lnf] and, on
+     * a last stage without the embedding, its wte copy after lnf, so that each
+     * unit (embedding, layer, head) is one contiguous range. */
+    if (lay->has_embed) {
+        add(lay, T_WTE, -1);
+        add(lay, T_WPE, -1);
+    }
     for (int l = layer_begin; l < layer_end; l++)
         for (int k = T_LN1W; k <= T_FCPROJB; k++) add(lay, k, l);
     if (lay->has_head) {
         add(lay, T_LNFW, -1);
         add(lay, T_LNFB, -1);
+        if (!lay->has_embed) add(lay, T_WTE, -1);
     }
 }
 
@@ -81,7 +87,7 @@ void gpt_layout_free(GptLayout *lay) {
 const GptTensor *gpt_layout_find(const GptLayout *lay, int kind, int layer) {
     if (gpt_kind_is_per_layer(kind)) {
         if (layer < lay->layer_begin || layer >= lay->layer_end) return NULL;
-        int base = (lay->has_embed || lay->has_head) + lay->has_embed;
+        int base = 2 * lay->has_embed;
         const GptTensor *t = &lay->tensors[base + (layer - lay->layer_begin) * 12 + (kind - T_LN1W)];
         return t;
     }

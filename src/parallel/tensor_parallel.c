@@ -89,10 +89,11 @@ int tp_kind_replicated(int kind) {
 }
 
 void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi, double *sharded,
-                      double *replicated) {
+                      double *replicated, int skip_wte) {
     double s[2] = {0.0, 0.0};
     for (int i = 0; i < lay->ntensors; i++) {
         const GptTensor *t = &lay->tensors[i];
+        if (skip_wte && t->kind == T_WTE) continue;
         size_t a = t->offset, b = t->offset + (size_t)t->rows * t->cols;
         if (a < lo) a = lo;
         if (b > hi) b = hi;

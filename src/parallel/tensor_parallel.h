@@ -28,7 +28,7 @@ int tp_kind_replicated(int kind);
 /* Sum of squared gradients of the flat range [lo, hi) (g[0] is offset lo),
  * split into the tensors split across tp ranks and the replicated ones. */
 void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi, double *sharded,
-                      double *replicated);
+                      double *replicated, int skip_wte);
 /* Whole tensors from every tp rank's flat buffer `local` (n floats each, all
  * ranks call it): `full` is the flat buffer of the tp = 1 layout `full_lay`. */
 void tp_gather_full(const GptLayout *lay, const float *local, LsComm *tp, const GptLayout *full_lay,

@@ -213,7 +213,9 @@ static void on_unit(void *ctx, GptHookEvent ev, int gpt_unit) {
  * staging sizes they imply. No communication; `plan` uses it too. */
 static void plan_units(ZeroEngine *z, const GptLayout *lay, size_t bucket_floats) {
     int nl = lay->layer_end - lay->layer_begin;
-    /* units in flat order: [embed] layers [head], each a contiguous range */
+    /* units in flat order: [embed] layers [head], each a contiguous range; a
+     * last pipeline stage without the embedding keeps its tied wte copy in
+     * the head unit */
     z->nunits = nl + lay->has_embed + lay->has_head;
     z->unit = ls_calloc((size_t)z->nunits, sizeof(ZRange), "ZeRO units");
     z->embed_unit = lay->has_embed ? 0 : -1;
@@ -222,7 +224,8 @@ static void plan_units(ZeroEngine *z, const GptLayout *lay, size_t bucket_floats
     for (int i = 0; i < lay->ntensors; i++) {
         const GptTensor *t = &lay->tensors[i];
         int u = t->layer >= 0 ? t->layer - lay->layer_begin + lay->has_embed
-              : (t->kind == T_WTE || t->kind == T_WPE) ? z->embed_unit : z->head_unit;
+              : t->kind == T_WPE || (t->kind == T_WTE && lay->has_embed) ? z->embed_unit
+                                                                        : z->head_unit;
         size_t end = t->offset + (size_t)t->rows * t->cols;
         if (t->offset < z->unit[u].lo) z->unit[u].lo = t->offset;
         if (end > z->unit[u].hi) z->unit[u].hi = end;
@@ -334,15 +337,21 @@ void zero_begin_step(ZeroEngine *z) {
 
 void zero_begin_micro(ZeroEngine *z, int last_micro) { z->last_micro = last_micro; }
 
+void zero_reduce_now(ZeroEngine *z) {
+    if (z->stage >= 2) ls_fatal("internal: zero_reduce_now with ZeRO stage %d", z->stage);
+    for (int k = 0; k < z->nbuckets; k++) start_reduction(z, &z->bucket[k]);
+    zero_end_backward(z);
+}
+
 void zero_end_backward(ZeroEngine *z) {
     for (int k = 0; k < z->nbuckets; k++) retire(z, &z->bucket[k]);
 }
 
-double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp) {
+double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp, int skip_wte) {
     const float *g = z->stage == 0 ? z->m->grads : z->gshard;
     size_t lo = z->stage == 0 ? 0 : z->lo, hi = z->stage == 0 ? z->n : z->hi;
     double sharded, replicated;
-    tp_grad_sq_parts(&z->m->lay, g, lo, hi, &sharded, &replicated);
+    tp_grad_sq_parts(&z->m->lay, g, lo, hi, &sharded, &replicated, skip_wte);
     /* stage 0: every dp rank holds the whole reduced gradient already */
     if (z->stage > 0) {
         sharded = ls_comm_allreduce_sum_double(z->dp, sharded);

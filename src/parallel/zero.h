@@ -100,10 +100,15 @@ size_t zero_optimizer_len(const ZeroEngine *z);
 void zero_begin_step(ZeroEngine *z);
 void zero_begin_micro(ZeroEngine *z, int last_micro);
 void zero_end_backward(ZeroEngine *z);
-/* Sum of squared reduced gradients over the whole model (identical on every
- * rank): slices summed over dp, tensor-parallel shards over `tp`, replicated
- * tensors counted once. */
-double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp);
+/* Stages 0/1 under pipeline parallelism: the hooks reduced nothing (every
+ * micro-batch ran with last_micro = 0); reduce all buckets now, after the
+ * tied embedding's gradient was summed between the first and last stage. */
+void zero_reduce_now(ZeroEngine *z);
+/* Sum of squared reduced gradients over the whole stage (identical on every
+ * rank of its dp x tp): slices summed over dp, tensor-parallel shards over
+ * `tp`, replicated tensors counted once; skip_wte leaves out wte (the last
+ * pipeline stage's tied copy, counted on the first stage). */
+double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp, int skip_wte);
 /* The part this rank updates: flat range [lo, hi), its parameters and its
  * reduced gradients (index 0 = flat offset lo). */
 typedef struct { size_t lo, hi; float *params, *grads; } ZeroSlice;

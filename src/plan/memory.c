@@ -116,8 +116,11 @@ double plan_act_bytes(const GptConfig *c, const PlanLayout *l, const PlanPrecisi
     int div, chunks = inflight_chunks(l, r, &div);
     int layers = chunks * (c->num_layers / div); /* layers' activations held at the peak */
     int b = l->micro_batch, s = l->seq, t = l->tp;
-    if (act == PLAN_ACT_LLMSCALE) /* the model's own allocation: per-layer sets + head + scratch */
-        return (double)gpt_act_bytes_tp(c, layers, b, s, t, l->sp) * p->act_bytes / 4.0;
+    if (act == PLAN_ACT_LLMSCALE) /* the model's own allocation: one activation set (a chunk's
+                                     layers, the head's buffers on the last stage, scratch) per
+                                     micro-batch in flight (1F1B) */
+        return chunks * (double)gpt_act_bytes_stage(c, c->num_layers / div, r == l->pp - 1, b, s, t, l->sp) *
+               p->act_bytes / 4.0;
     double bytes = layers * plan_act_layer_bytes_megatron(c, b, s, t, l->sp, l->recompute, p->act_bytes);
     double sbh = (double)s * b * c->channels;
     if (r == 0) bytes += sbh / t * chunks / l->vpp; /* embedding dropout mask, 1 byte, per in-flight micro-batch */

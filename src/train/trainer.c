@@ -15,6 +15,7 @@
 #include "../model/gpt.h"
 #include "../model/gpt_io.h"
 #include "../parallel/comm.h"
+#include "../parallel/pipeline.h"
 #include "../parallel/tensor_parallel.h"
 #include "../parallel/zero.h"
 #include "../plan/memory.h"
@@ -90,22 +91,42 @@ static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, Train
         zero_gather_slices(z, opt->m, full.m);
         zero_gather_slices(z, opt->v, full.v);
     }
-    if (grid->tp > 1 && grid->dp_rank == 0) {
-        /* whole tensors from the tp shards, in a one-rank (tp = 1) model; the
-         * other data-parallel replicas hold the same values and skip this */
+    if ((grid->tp > 1 || grid->pp > 1) && grid->dp_rank == 0) {
+        /* whole tensors of this stage from the tp shards, in a one-rank
+         * (tp = 1) model of the stage's layers; the other data-parallel
+         * replicas hold the same values and skip this. Then the stages'
+         * tensors meet on world rank 0. */
         const GptConfig *c = &z->m->cfg;
         Gpt whole;
         gpt_create(&whole, c, z->m->lay.layer_begin, z->m->lay.layer_end, 1, 0);
         AdamW wopt;
         adamw_init(&wopt, whole.lay.total);
         wopt.t = opt->t;
-        tp_gather_full(&z->m->lay, z->m->params, &grid->tp_comm, &whole.lay, whole.params);
-        tp_gather_full(&z->m->lay, full.m, &grid->tp_comm, &whole.lay, wopt.m);
-        tp_gather_full(&z->m->lay, full.v, &grid->tp_comm, &whole.lay, wopt.v);
-        if (grid->rank == 0) ckpt_save(rundir, &whole, &wopt, st);
+        if (grid->tp > 1) {
+            tp_gather_full(&z->m->lay, z->m->params, &grid->tp_comm, &whole.lay, whole.params);
+            tp_gather_full(&z->m->lay, full.m, &grid->tp_comm, &whole.lay, wopt.m);
+            tp_gather_full(&z->m->lay, full.v, &grid->tp_comm, &whole.lay, wopt.v);
+        } else {
+            memcpy(whole.params, z->m->params, sizeof(float) * whole.lay.total);
+            memcpy(wopt.m, full.m, sizeof(float) * whole.lay.total);
+            memcpy(wopt.v, full.v, sizeof(float) * whole.lay.total);
+        }
+        if (grid->pp == 1) {
+            if (grid->rank == 0) ckpt_save(rundir, &whole, &wopt, st);
+        } else if (grid->tp_rank == 0) {
+            Gpt model;
+            AdamW mopt = wopt;
+            if (pipe_gather_model(grid, &whole, wopt.m, wopt.v, &model, &mopt.m, &mopt.v)) {
+                mopt.n = model.lay.total;
+                ckpt_save(rundir, &model, &mopt, st);
+                ls_free(mopt.m);
+                ls_free(mopt.v);
+                gpt_destroy(&model);
+            }
+        }
         adamw_free(&wopt);
         gpt_destroy(&whole);
-    } else if (grid->tp == 1 && grid->rank == 0) {
+    } else if (grid->tp == 1 && grid->pp == 1 && grid->rank == 0) {
         ckpt_save(rundir, z->m, &full, st);
     }
     ls_comm_barrier(&grid->world_comm); /* nobody reads `latest` before it exists */
@@ -144,7 +165,8 @@ static void korthikanti_check(const Gpt *m) {
     int nl = m->lay.layer_end - m->lay.layer_begin, t = m->tp.size, sp = m->tp.sp;
     if (nl < 1) return;
     double b = m->B, s = m->T, h = c->channels, a = c->num_heads, tr = sp ? t : 1;
-    double measured = ((double)m->a.bytes - (double)gpt_act_bytes_tp(c, 0, m->B, m->T, t, sp)) / nl;
+    double measured =
+        ((double)m->a.bytes - (double)gpt_act_bytes_stage(c, 0, m->lay.has_head, m->B, m->T, t, sp)) / nl;
     double k16 = plan_act_layer_bytes_megatron(c, m->B, m->T, t, sp, PLAN_RECOMPUTE_NONE, 2);
     double expect = 2 * (k16 - 2 * s * b * h / tr - 5 * a * s * s * b / t) + 4 * (a * s * b / t + 4 * s * b / tr);
     ls_info("activations per layer: %.0f bytes allocated; Korthikanti et al. Table 2 (%s): %.0f bytes "
@@ -167,7 +189,7 @@ static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid, int A
     plan_memory_ex(&m->cfg, &pl, &PLAN_PREC_LLMSCALE_FP32, PLAN_ACT_LLMSCALE, grid->pp_rank,
                    bucket_mb, &pr);
     double *row = v + (size_t)grid->rank * K;
-    row[0] = me.params, row[1] = me.grads, row[2] = me.optimizer, row[3] = (double)m->a.bytes;
+    row[0] = me.params, row[1] = me.grads, row[2] = me.optimizer, row[3] = (double)gpt_act_bytes_held(m);
     row[4] = me.buffers, row[5] = pr.params, row[6] = pr.grads, row[7] = pr.optimizer;
     row[8] = pr.activations, row[9] = pr.buffers, row[10] = me.window;
     row[11] = metrics_rss_mib() * 1048576.0;
@@ -191,6 +213,23 @@ static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid, int A
     ls_free(v);
 }
 
+/* The pipeline asks for micro-batch mb of the step: the same sequences as the
+ * one-process run's accumulation round mb (see the loop below). */
+typedef struct {
+    LsLoader *ld;
+    long step, G;
+    int B, dp, dp_rank;
+    int32_t *x, *y;
+} BatchCtx;
+
+static void pipe_batch(void *ctx, int mb, const int32_t **tokens, const int32_t **targets) {
+    BatchCtx *c = ctx;
+    uint64_t seq = (uint64_t)c->step * c->G + (uint64_t)mb * c->B * c->dp + (uint64_t)c->dp_rank * c->B;
+    ls_loader_get(c->ld, seq, c->B, c->x, c->y);
+    *tokens = c->x;
+    *targets = c->y;
+}
+
 int trainer_run(const TrainOpts *o) {
     LsGrid single;
     if (!o->grid) ls_grid_init_single(&single);
@@ -207,6 +246,17 @@ int trainer_run(const TrainOpts *o) {
         A = (int)(G / ((long)B * grid.dp));
     }
 
+    if (grid.pp > 1) {
+        if (cfg->num_layers % grid.pp)
+            ls_fatal("--pp %d does not divide the model's %d layers (each stage holds L/pp layers)",
+                     grid.pp, cfg->num_layers);
+        if (o->zero > 1)
+            ls_fatal("--zero %d with --pp %d: pipeline parallelism composes with ZeRO stages 0 and 1 "
+                     "(as in Megatron-LM); use --zero 1", o->zero, grid.pp);
+        if (o->val_every > 0 && o->val_data)
+            ls_fatal("--val-every with --pp %d: validation through the pipeline is not implemented "
+                     "yet; validate the checkpoint with 'llmscale eval'", grid.pp);
+    }
     if (o->sp && grid.tp == 1)
         ls_fatal("--sp (sequence parallelism) splits each sequence over the tensor-parallel group: "
                  "it needs --tp > 1");
@@ -236,10 +286,14 @@ int trainer_run(const TrainOpts *o) {
 
     /* ---- model and optimizer */
     Gpt m;
-    gpt_create_ex(&m, cfg, 0, cfg->num_layers, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
+    int layer_lo, layer_hi; /* this pipeline stage's layers */
+    pipe_stage_layers(cfg->num_layers, grid.pp, grid.pp_rank, &layer_lo, &layer_hi);
+    gpt_create_ex(&m, cfg, layer_lo, layer_hi, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
     tp_attach(&m, &gp->tp_comm, o->sp);
     ZeroEngine z;
     zero_init(&z, &m, &gp->dp_comm, o->zero, (size_t)(o->bucket_mb * 1048576.0 / 4.0));
+    Pipeline pipe;
+    if (grid.pp > 1) pipe_init(&pipe, gp, &m, (LsPipeKind)o->pp_schedule, A, B, T);
     AdamW opt;
     adamw_init(&opt, zero_optimizer_len(&z));
     TrainState st;
@@ -303,7 +357,7 @@ int trainer_run(const TrainOpts *o) {
         zero_memory(&z, &me);
         ls_info("memory (rank 0): params %.1f MiB, grads %.1f MiB, AdamW %.1f MiB, activations "
                 "%.1f MiB, buffers %.1f MiB (+ shm window %.1f MiB)", me.params / 1048576.0,
-                me.grads / 1048576.0, me.optimizer / 1048576.0, m.a.bytes / 1048576.0,
+                me.grads / 1048576.0, me.optimizer / 1048576.0, gpt_act_bytes_held(&m) / 1048576.0,
                 me.buffers / 1048576.0, me.window / 1048576.0);
     }
     if (o->memory_report) memory_report(&z, &m, gp, A, o->bucket_mb);
@@ -337,7 +391,17 @@ int trainer_run(const TrainOpts *o) {
         double tp_bytes0 = gp->tp_comm.bytes_sent;
         zero_begin_step(&z);
         double loss_sum = 0.0;
-        for (int j = 0; j < A; j++) {
+        if (grid.pp > 1) {
+            /* the schedule runs the A micro-batches through the stages; the
+             * data-parallel reduction waits for the tied embedding's sum */
+            BatchCtx bc = {&train, step, G, B, grid.dp, grid.dp_rank, x, y};
+            zero_begin_micro(&z, 0);
+            loss_sum = pipe_step(&pipe, pipe_batch, &bc, dloss);
+            pipe_tie_embedding_grads(&pipe);
+            zero_reduce_now(&z);
+            loss_sum = ls_comm_allreduce_sum_double(&gp->pp_comm, loss_sum); /* the last stage's */
+        }
+        for (int j = 0; j < (grid.pp > 1 ? 0 : A); j++) {
             /* micro-batch round j of the step's G sequences; data-parallel rank r
              * takes the r-th B of each round (B*dp sequences per round) */
             uint64_t seq = (uint64_t)step * G + (uint64_t)j * B * grid.dp + (uint64_t)grid.dp_rank * B;
@@ -350,7 +414,9 @@ int trainer_run(const TrainOpts *o) {
         }
         /* the mean over all G*T tokens of the global batch, never a mean of means */
         double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
-        double norm = sqrt(zero_grad_sq_sum(&z, &gp->tp_comm));
+        /* the tied wte counts once: on the first stage */
+        double sq = zero_grad_sq_sum(&z, &gp->tp_comm, grid.pp > 1 && grid.pp_rank > 0 && m.lay.has_head);
+        double norm = sqrt(grid.pp > 1 ? ls_comm_allreduce_sum_double(&gp->pp_comm, sq) : sq);
         if (!isfinite(loss) || !isfinite(norm))
         {
             char saved[64] = "no checkpoint was written";

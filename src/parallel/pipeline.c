@@ -1,0 +1,154 @@
+/* pipeline.c - see pipeline.h. */
+#include "pipeline.h"
+
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/timer.h"
+
+void pipe_stage_layers(int L, int P, int r, int *lo, int *hi) {
+    *lo = (int)((long)L * r / P);
+    *hi = (int)((long)L * (r + 1) / P);
+}
+
+void pipe_init(Pipeline *p, LsGrid *g, Gpt *m, LsPipeKind kind, int micro_batches, int B, int T) {
+    memset(p, 0, sizeof *p);
+    p->grid = g;
+    p->m = m;
+    LsPipeConfig pc = {kind, g->pp, micro_batches, 1, LS_PIPE_BLOCKING};
+    char err[256];
+    if (ls_pipe_build(&pc, g->pp_rank, &p->sch, err, sizeof err)) ls_fatal("%s", err);
+    gpt_set_act_slots(m, ls_pipe_max_in_flight(&pc, g->pp_rank));
+    gpt_ensure_acts(m, B, T); /* a receive may come before the first forward */
+}
+
+void pipe_free(Pipeline *p) { ls_pipe_free(&p->sch); }
+
+/* Micro-batches retire in the order they entered (every schedule runs the
+ * backwards of a stage in micro-batch order), and at most nslots are alive,
+ * so micro-batch mb can use set mb mod nslots. */
+static void use_slot(Pipeline *p, int mb) { gpt_select_acts(p->m, mb % p->m->nslots); }
+
+/* floats of the residual stream crossing a stage boundary */
+static size_t boundary_floats(const Gpt *m) {
+    size_t N = (size_t)m->B * m->T;
+    if (m->tp.sp) N /= (size_t)m->tp.size;
+    return N * (size_t)m->cfg.channels;
+}
+
+double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
+    Gpt *m = p->m;
+    LsComm *pc = &p->grid->pp_comm;
+    int nl = m->lay.layer_end - m->lay.layer_begin, last = m->lay.has_head;
+    double loss_sum = 0.0, t_start = ls_now_s();
+    p->compute_s = 0;
+    for (int i = 0; i < p->sch.n; i++) {
+        const LsPipeAction *a = &p->sch.a[i];
+        size_t n = boundary_floats(m);
+        double t0 = ls_now_s();
+        const char *cat = "forward";
+        use_slot(p, a->mb);
+        switch (a->op) {
+        case LS_PIPE_RECV_ACT: /* the previous stage's output is this stage's input */
+            ls_comm_recv(pc, m->a.input, n, a->peer, a->tag);
+            cat = "recv";
+            break;
+        case LS_PIPE_FORWARD: {
+            const int32_t *x, *y;
+            batch(ctx, a->mb, &x, &y);
+            float l = gpt_forward(m, x, last ? y : NULL, m->B, m->T);
+            if (last) loss_sum += (double)l * m->B * m->T;
+            break;
+        }
+        case LS_PIPE_SEND_ACT:
+            ls_comm_send(pc, m->a.res3[nl - 1], n, a->peer, a->tag);
+            cat = "send";
+            break;
+        case LS_PIPE_RECV_GRAD: /* the gradient of this stage's output */
+            ls_comm_recv(pc, m->a.dres, n, a->peer, a->tag);
+            cat = "recv";
+            break;
+        case LS_PIPE_BACKWARD:
+            gpt_backward(m, dloss); /* leaves the input's gradient in a.dres */
+            cat = "backward";
+            break;
+        case LS_PIPE_SEND_GRAD:
+            ls_comm_send(pc, m->a.dres, n, a->peer, a->tag);
+            cat = "send";
+            break;
+        }
+        double t1 = ls_now_s();
+        if (a->op == LS_PIPE_FORWARD || a->op == LS_PIPE_BACKWARD) p->compute_s += t1 - t0;
+        if (p->trace)
+            ls_trace_add(p->trace, cat, a->op == LS_PIPE_FORWARD || a->op == LS_PIPE_BACKWARD ? 0 : 1,
+                         t0, t1, "%s mb %d", ls_pipe_op_name(a->op), a->mb);
+    }
+    p->step_s = ls_now_s() - t_start;
+    return loss_sum;
+}
+
+/* The first and the last stage each hold wte (the embedding and the LM head
+ * share it) and each computed part of its gradient: both need the sum. The two
+ * ranks swap their parts (a non-blocking send so that neither waits for the
+ * other to receive first) and add: a + b on one, b + a on the other, the same
+ * float. */
+void pipe_tie_embedding_grads(Pipeline *p) {
+    LsGrid *g = p->grid;
+    if (g->pp == 1 || (g->pp_rank != 0 && g->pp_rank != g->pp - 1)) return;
+    Gpt *m = p->m;
+    const GptTensor *t = gpt_layout_find(&m->lay, T_WTE, -1);
+    size_t n = (size_t)t->rows * t->cols;
+    float *mine = m->g.wte, *theirs = ls_calloc(n, sizeof(float), "tied embedding gradient");
+    int peer = g->pp_rank == 0 ? g->pp - 1 : 0;
+    LsRequest req;
+    ls_comm_isend(&g->pp_comm, mine, n, peer, 0x7fff, &req);
+    ls_comm_recv(&g->pp_comm, theirs, n, peer, 0x7fff);
+    ls_comm_wait(&req);
+    for (size_t i = 0; i < n; i++) mine[i] += theirs[i];
+    ls_free(theirs);
+}
+
+int pipe_gather_model(LsGrid *g, const Gpt *stage, const float *m_, const float *v_, Gpt *whole,
+                      float **wm, float **wv) {
+    LsComm *pc = &g->pp_comm;
+    const float *mine[3] = {stage->params, m_, v_};
+    if (g->pp_rank != 0) { /* to stage 0: parameters, then both moments */
+        for (int k = 0; k < 3; k++) ls_comm_send(pc, mine[k], stage->lay.total, 0, 1 + k);
+        return 0;
+    }
+    const GptConfig *c = &stage->cfg;
+    gpt_create(whole, c, 0, c->num_layers, 1, 0);
+    *wm = ls_calloc(whole->lay.total, sizeof(float), "checkpoint AdamW m");
+    *wv = ls_calloc(whole->lay.total, sizeof(float), "checkpoint AdamW v");
+    float *dst[3] = {whole->params, *wm, *wv};
+    for (int s = 0; s < g->pp; s++) {
+        GptLayout lay;
+        int lo, hi;
+        pipe_stage_layers(c->num_layers, g->pp, s, &lo, &hi);
+        gpt_layout_build(&lay, c, lo, hi, 1, 0);
+        float *buf[3] = {NULL, NULL, NULL};
+        for (int k = 0; k < 3; k++) {
+            if (s == 0) {
+                buf[k] = (float *)mine[k];
+                continue;
+            }
+            buf[k] = ls_calloc(lay.total, sizeof(float), "checkpoint stage");
+            ls_comm_recv(pc, buf[k], lay.total, s, 1 + k);
+        }
+        for (int i = 0; i < lay.ntensors; i++) {
+            const GptTensor *t = &lay.tensors[i];
+            if (s > 0 && t->kind == T_WTE) continue; /* the tied copy: stage 0's is the same */
+            const GptTensor *f = gpt_layout_find(&whole->lay, t->kind, t->layer);
+            for (int k = 0; k < 3; k++)
+                memcpy(dst[k] + f->offset, buf[k] + t->offset, sizeof(float) * (size_t)t->rows * t->cols);
+        }
+        if (s > 0)
+            for (int k = 0; k < 3; k++) ls_free(buf[k]);
+        gpt_layout_free(&lay);
+    }
+    return 1;
+}
+
+double pipe_bubble(const Pipeline *p) {
+    return p->compute_s > 0 ? (p->step_s - p->compute_s) / p->compute_s : 0.0;
+}

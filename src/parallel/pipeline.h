@@ -1,0 +1,61 @@
+/* pipeline.h - running one pipeline stage of a training step (Megatron-core's
+ * pipeline_parallel: the schedule of pipeline_schedule.h, executed).
+ *
+ * Pipeline rank r of P holds layers [r L/P, (r+1) L/P) (the model's stage:
+ * gpt_create_ex with that range); the first stage also the embedding, the last
+ * the final LayerNorm, the head and the loss; both hold the tied wte. A step
+ * walks the rank's action list: FORWARD/BACKWARD run the stage on one
+ * micro-batch in the activation set (gpt_select_acts) of that micro-batch,
+ * SEND/RECV move the b x s x h activations (b x s x h / t with sequence
+ * parallelism: the residual stream is what crosses stages) and their
+ * gradients with the neighbours, as blocking rendezvous messages on the
+ * pipeline group (the lists are deadlock-free for them).
+ *
+ * Micro-batch mb of a step is the one-process run's gradient-accumulation
+ * micro-batch mb, so the losses and gradients equal it. After the walk, the
+ * tied embedding's gradient is summed between the first and the last stage
+ * (the same tensor parallel shard on both), which must precede the data-
+ * parallel reduction: with pp > 1 that reduction runs after the walk. */
+#ifndef LS_PIPELINE_H
+#define LS_PIPELINE_H
+#include "../core/trace.h"
+#include "../model/gpt.h"
+#include "comm.h"
+#include "pipeline_schedule.h"
+
+typedef struct {
+    LsGrid *grid;
+    Gpt *m;
+    LsPipeSchedule sch;
+    double compute_s;   /* this step: seconds in forward/backward actions */
+    double step_s;      /* this step: seconds of the walk */
+    LsTrace *trace;     /* NULL: none */
+} Pipeline;
+
+/* The micro-batch's tokens and targets (B*T each), from the trainer's loader. */
+typedef void (*PipeBatchFn)(void *ctx, int mb, const int32_t **tokens, const int32_t **targets);
+
+/* Layers of pipeline stage r of P for an L-layer model: [*lo, *hi). */
+void pipe_stage_layers(int L, int P, int r, int *lo, int *hi);
+/* Build the rank's schedule for m micro-batches and size the model's
+ * activation sets (one per micro-batch in flight). Errors (unsupported
+ * schedule, L % P) are fatal with one sentence. */
+void pipe_init(Pipeline *p, LsGrid *g, Gpt *m, LsPipeKind kind, int micro_batches, int B, int T);
+void pipe_free(Pipeline *p);
+/* One step's forward and backward passes: returns the sum of the token losses
+ * of this rank's micro-batches (the last stage; 0 elsewhere). Gradients are
+ * accumulated; dloss is the weight of each token's loss (gpt.h). */
+double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss);
+/* Sum the tied wte's gradient between the first and the last stage (P > 1). */
+void pipe_tie_embedding_grads(Pipeline *p);
+/* Checkpoints: the ranks holding tensor-parallel rank 0 of data-parallel
+ * replica 0 of each stage call this with the stage's whole tensors (a tp = 1
+ * model of the stage's layers, its AdamW moments); world rank 0 (stage 0)
+ * receives the others into `whole` (all layers, allocated here on it) and
+ * `wopt`, returning 1 there and 0 elsewhere. */
+int pipe_gather_model(LsGrid *g, const Gpt *stage, const float *m_, const float *v_, Gpt *whole,
+                      float **wm, float **wv);
+/* Measured bubble of the last step: idle / compute time of this rank. */
+double pipe_bubble(const Pipeline *p);
+
+#endif
