@@ -8,7 +8,8 @@
  *       (Irecv, Isend, test until done), plus two tagged messages received in
  *       the opposite order they were sent. Receive buffers are poisoned with
  *       NaN; each array is regenerated from the sender's seed and compared
- *       bit for bit. bytes_sent and calls[LS_OP_P2P] are checked.
+ *       bit for bit. bytes_sent and calls[LS_OP_P2P] are checked, and the
+ *       embedding group (first + last stage of each pipeline) by a sum.
  *   test_p2p pipeline P KIND:m:V ...   pp = P = world size: every rank runs its
  *       pipeline_schedule.h action list with real messages, for each listed
  *       schedule: the LS_PIPE_BLOCKING lists with blocking synchronous sends
@@ -104,6 +105,15 @@ static void ring_test(int tp, int pp) {
     CHECK(c->bytes_sent == sent, "world rank %d: bytes_sent %.0f, expected %.0f", g.rank, c->bytes_sent, sent);
     CHECK(c->calls[LS_OP_P2P] == calls, "world rank %d: %ld p2p calls counted, expected %ld", g.rank,
           c->calls[LS_OP_P2P], calls);
+    /* the embedding group: the two ends of each pipeline (sum of their world ranks) */
+    ls_grid_describe(&g);
+    int end = g.pp_rank == 0 || g.pp_rank == pp - 1, want_size = pp > 1 && end ? 2 : 1;
+    double want_sum = want_size == 1 ? g.rank
+                    : (double)(g.dp_rank * pp * tp + g.tp_rank) + (double)((g.dp_rank * pp + pp - 1) * tp + g.tp_rank);
+    double got_sum = ls_comm_allreduce_sum_double(&g.embed_comm, g.rank);
+    CHECK(g.embed_comm.size == want_size && got_sum == want_sum,
+          "world rank %d: embedding group of %d ranks summing to %g, expected %d and %g", g.rank, g.embed_comm.size,
+          got_sum, want_size, want_sum);
     printf("world rank %d (pp rank %d of %d, ring %d): ", g.rank, me, W, ring);
     free(out), free(in), free(want);
     ls_grid_finalize(&g);

@@ -16,9 +16,17 @@ for cfg in "2 1 2" "4 1 4" "4 2 2"; do
     NP=$1 TP=$2 PP=$3
     if out=$(timeout 120 $MPI -np "$NP" "$BIN" ring "$TP" "$PP" 2>&1) &&
         [ "$(echo "$out" | grep -c ' 0 failed')" = "$NP" ]; then
-        pass "ring: $NP ranks, tp $TP x pp $PP: every message arrived intact, bytes and calls counted"
+        pass "ring: $NP ranks, tp $TP x pp $PP: every message arrived intact, bytes and calls counted, embedding groups"
     else
         fail "ring: $NP ranks, tp $TP x pp $PP"; echo "$out" | tail -20
+    fi
+    # the start-up description names the embedding groups when they differ from pp's
+    if [ "$PP" = 4 ]; then
+        if echo "$out" | grep -q "embed groups: \[0 3\]"; then
+            pass "grid description: $(echo "$out" | grep 'embed groups')"
+        else
+            fail "no 'embed groups: [0 3]' line"; echo "$out" | grep groups
+        fi
     fi
 done
 

@@ -159,6 +159,7 @@ void ls_grid_init_single(LsGrid *g) {
     ls_comm_init_self(&g->pp_comm, "pp");
     ls_comm_init_self(&g->cp_comm, "cp");
     ls_comm_init_self(&g->tp_comm, "tp");
+    ls_comm_init_self(&g->embed_comm, "embed");
 }
 
 int ls_mpi_launched(void) {
@@ -205,6 +206,11 @@ void ls_grid_init(LsGrid *g, int tp, int pp, int cp) {
     ls_mpi_split(&g->world_comm, &g->pp_comm, "pp", g->dp_rank * cp * tp + g->cp_rank * tp + g->tp_rank,
                  g->pp_rank);
     ls_mpi_split(&g->world_comm, &g->dp_comm, "dp", r % mp, g->dp_rank);
+    /* the embedding group: both ends of a pipeline share the pipeline's
+     * color; every middle stage gets a color of its own (world + r) */
+    int pipeline = g->dp_rank * cp * tp + g->cp_rank * tp + g->tp_rank;
+    int end = g->pp_rank == 0 || g->pp_rank == pp - 1;
+    ls_mpi_split(&g->world_comm, &g->embed_comm, "embed", end ? pipeline : g->world + r, g->pp_rank);
 }
 
 /* The world ranks of the group of `kind` that contains world rank `r`. */
@@ -217,6 +223,12 @@ static int group_ranks(const LsGrid *g, char kind, int r, int *out) {
         case 't': same = q / tp == r / tp; break;
         case 'c': same = q / mp == r / mp && q % tp == r % tp && (q / (tp * cp)) % pp == (r / (tp * cp)) % pp; break;
         case 'p': same = q / mp == r / mp && q % (tp * cp) == r % (tp * cp); break;
+        case 'e': { /* the two ends of r's pipeline, or r alone in the middle */
+            int qs = (q / (tp * cp)) % pp, rs = (r / (tp * cp)) % pp;
+            int qe = qs == 0 || qs == pp - 1, re = rs == 0 || rs == pp - 1;
+            same = q == r || (qe && re && q / mp == r / mp && q % (tp * cp) == r % (tp * cp));
+            break;
+        }
         default: same = q % mp == r % mp; break;
         }
         if (same) out[n++] = q;
@@ -228,13 +240,14 @@ void ls_grid_describe(const LsGrid *g) {
     ls_info("grid: world %d = dp %d x pp %d x cp %d x tp %d%s", g->world, g->dp, g->pp, g->cp, g->tp,
             g->launched ? " (MPI)" : " (one process)");
     if (g->world == 1) return;
-    const char kinds[] = {'d', 'p', 'c', 't'};
-    const char *names[] = {"dp", "pp", "cp", "tp"};
-    const int sizes[] = {g->dp, g->pp, g->cp, g->tp};
+    /* the embedding groups only when they differ from the pp groups */
+    const char kinds[] = {'d', 'p', 'c', 't', 'e'};
+    const char *names[] = {"dp", "pp", "cp", "tp", "embed"};
+    const int sizes[] = {g->dp, g->pp, g->cp, g->tp, g->pp > 2 ? 2 : 1};
     int *ranks = malloc(sizeof(int) * (size_t)g->world);
     char *seen = calloc((size_t)g->world, 1);
     if (!ranks || !seen) ls_fatal("out of memory describing the grid");
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         if (sizes[k] == 1) continue;
         memset(seen, 0, (size_t)g->world);
         char line[512];
@@ -242,6 +255,7 @@ void ls_grid_describe(const LsGrid *g) {
         for (int r = 0; r < g->world && len < (int)sizeof line - 64; r++) {
             if (seen[r]) continue;
             int n = group_ranks(g, kinds[k], r, ranks);
+            if (n == 1) continue; /* a middle stage's one-rank embedding group */
             len += snprintf(line + len, sizeof line - len, " [");
             for (int i = 0; i < n; i++) {
                 seen[ranks[i]] = 1;

@@ -96,13 +96,18 @@ void ls_comm_wait(LsRequest *req);
 int ls_comm_test(LsRequest *req);
 
 /* The process grid, world = dp x pp x cp x tp with tp fastest (DESIGN.md):
- *     rank = ((dp_i * pp + pp_i) * cp + cp_i) * tp + tp_i */
+ *     rank = ((dp_i * pp + pp_i) * cp + cp_i) * tp + tp_i
+ * embed_comm is Megatron's embedding group: the first and the last stage of
+ * each pipeline, which both hold the tied token embedding and sum its
+ * gradient over this group before the optimizer step. It has 2 ranks when
+ * pp > 1 (the pp group itself when pp = 2) and is a one-rank group on the
+ * middle stages and when pp = 1 (where one stage holds both ends). */
 typedef struct {
     int world, rank;
     int dp, pp, cp, tp;
     int dp_rank, pp_rank, cp_rank, tp_rank;
     int launched;     /* 1 when running under an MPI launcher */
-    LsComm world_comm, dp_comm, pp_comm, cp_comm, tp_comm;
+    LsComm world_comm, dp_comm, pp_comm, cp_comm, tp_comm, embed_comm;
 } LsGrid;
 
 /* The 1 x 1 x 1 x 1 grid. */
