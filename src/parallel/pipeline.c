@@ -88,24 +88,14 @@ double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
 }
 
 /* The first and the last stage each hold wte (the embedding and the LM head
- * share it) and each computed part of its gradient: both need the sum. The two
- * ranks swap their parts (a non-blocking send so that neither waits for the
- * other to receive first) and add: a + b on one, b + a on the other, the same
- * float. */
+ * share it) and each computed part of its gradient: both need the sum, an
+ * all-reduce over the grid's embedding group (Megatron's: first and last
+ * stage of this pipeline, the same tensor-parallel shard on both). */
 void pipe_tie_embedding_grads(Pipeline *p) {
     LsGrid *g = p->grid;
     if (g->pp == 1 || (g->pp_rank != 0 && g->pp_rank != g->pp - 1)) return;
-    Gpt *m = p->m;
-    const GptTensor *t = gpt_layout_find(&m->lay, T_WTE, -1);
-    size_t n = (size_t)t->rows * t->cols;
-    float *mine = m->g.wte, *theirs = ls_calloc(n, sizeof(float), "tied embedding gradient");
-    int peer = g->pp_rank == 0 ? g->pp - 1 : 0;
-    LsRequest req;
-    ls_comm_isend(&g->pp_comm, mine, n, peer, 0x7fff, &req);
-    ls_comm_recv(&g->pp_comm, theirs, n, peer, 0x7fff);
-    ls_comm_wait(&req);
-    for (size_t i = 0; i < n; i++) mine[i] += theirs[i];
-    ls_free(theirs);
+    const GptTensor *t = gpt_layout_find(&p->m->lay, T_WTE, -1);
+    ls_comm_allreduce_sum(&g->embed_comm, p->m->g.wte, (size_t)t->rows * t->cols);
 }
 
 int pipe_gather_model(LsGrid *g, const Gpt *stage, const float *m_, const float *v_, Gpt *whole,

@@ -342,6 +342,27 @@ int trainer_run(const TrainOpts *o) {
         ls_info("data parallel: ZeRO stage %d over %d ranks, %d gradient buckets (>= %.1f MiB, "
                 "started during the backward pass), slice %zu of %zu floats per rank",
                 o->zero, grid.dp, z.nbuckets, o->bucket_mb, z.hi - z.lo, z.n);
+    LsTrace trace;
+    if (o->trace) { /* a common time origin: right after a barrier */
+        ls_comm_barrier(&gp->world_comm);
+        char label[64];
+        snprintf(label, sizeof label, "rank %d (dp %d, pp %d, tp %d)", grid.rank, grid.dp_rank,
+                 grid.pp_rank, grid.tp_rank);
+        ls_trace_init(&trace, grid.rank, ls_now_s(), label);
+        ls_trace_name_lane(&trace, 0, "compute");
+        ls_trace_name_lane(&trace, 1, "messages");
+        if (grid.pp > 1) pipe.trace = &trace;
+    }
+    double bubble_theory = 0;
+    if (grid.pp > 1) {
+        LsPipeConfig pc = {(LsPipeKind)o->pp_schedule, grid.pp, A, 1, LS_PIPE_BLOCKING};
+        bubble_theory = ls_pipe_bubble_fraction(&pc);
+        ls_info("pipeline parallel: %d stages of %d layers, schedule %s, %d micro-batches per step; "
+                "bubble (P-1)/m = %.3f of the compute time; stage %d holds %d micro-batches' "
+                "activations at most", grid.pp, cfg->num_layers / grid.pp,
+                ls_pipe_kind_name((LsPipeKind)o->pp_schedule), A, bubble_theory, grid.pp_rank,
+                m.nslots);
+    }
     if (grid.tp > 1)
         ls_info("tensor parallel: %d ranks, %d heads and %d MLP columns each, vocabulary rows %d; "
                 "sequence parallel %s", grid.tp, cfg->num_heads / grid.tp, 4 * cfg->channels / grid.tp,
@@ -407,9 +428,15 @@ int trainer_run(const TrainOpts *o) {
             uint64_t seq = (uint64_t)step * G + (uint64_t)j * B * grid.dp + (uint64_t)grid.dp_rank * B;
             ls_loader_get(&train, seq, B, x, y);
             zero_begin_micro(&z, j == A - 1);
+            double tf = ls_now_s();
             float l = gpt_forward(&m, x, y, B, T);
             loss_sum += (double)l * B * T; /* sum of token losses */
+            double tb = ls_now_s();
             gpt_backward(&m, dloss);
+            if (o->trace) {
+                ls_trace_add(&trace, "forward", 0, tf, tb, "F mb %d", j);
+                ls_trace_add(&trace, "backward", 0, tb, ls_now_s(), "B mb %d", j);
+            }
             zero_end_backward(&z);
         }
         /* the mean over all G*T tokens of the global batch, never a mean of means */
@@ -427,8 +454,10 @@ int trainer_run(const TrainOpts *o) {
         ZeroSlice sl = zero_update_slice(&z);
         grad_clip_scale(sl.grads, sl.hi - sl.lo, norm, o->grad_clip);
         hp.lr = lr_at(o->schedule, o->lr, o->lr_min, o->warmup, step, o->steps);
+        double to = ls_now_s();
         adamw_step_range(&opt, &m.lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
         zero_end_step(&z);
+        if (o->trace) ls_trace_add(&trace, "optimizer", 0, to, ls_now_s(), "AdamW step %ld", step + 1);
         double dt = ls_now_s() - t0;
 
         StepMetrics sm = {0};
@@ -450,6 +479,11 @@ int trainer_run(const TrainOpts *o) {
         sm.tp_reduce_scatters = gp->tp_comm.calls[LS_OP_REDUCE_SCATTER] - tp_calls0[LS_OP_REDUCE_SCATTER];
         sm.tp_bytes = gp->tp_comm.bytes_sent - tp_bytes0;
         sm.comm_wait_ms = z.wait_s * 1e3;
+        sm.pp_bubble = -1;
+        if (grid.pp > 1) { /* the slowest stage's idle time / its compute time */
+            sm.pp_bubble = ls_comm_allreduce_max_double(&gp->pp_comm, pipe_bubble(&pipe));
+            sm.pp_bubble_theory = bubble_theory;
+        }
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))
             sm.val_loss = eval_loss(&m, &val, B, T, o->val_batches);
         if (grid.rank == 0 && o->print_every > 0 &&
@@ -488,6 +522,16 @@ int trainer_run(const TrainOpts *o) {
         ls_info("saved %s (resume with --resume %s, sample with: llmscale sample --init %s)", path,
                 o->out, o->out);
     }
+    if (o->trace) {
+        ls_trace_write_part(&trace, o->trace);
+        ls_comm_barrier(&gp->world_comm);
+        if (grid.rank == 0) {
+            ls_trace_merge(o->trace, grid.world);
+            ls_info("trace: %s (open in chrome://tracing or https://ui.perfetto.dev)", o->trace);
+        }
+        ls_trace_free(&trace);
+    }
+    if (grid.pp > 1) pipe_free(&pipe);
     if (jsonl) fclose(jsonl);
     ls_free(x);
     ls_free(y);

@@ -1,0 +1,111 @@
+#!/bin/sh
+# Pipeline parallelism in the trainer over MPI (mpirun --oversubscribe on this
+# 2-core box), tiny models:
+#  - equivalence: (dp, pp, tp, schedule, m) in {(1,2,1,gpipe,2), (1,2,1,gpipe,4),
+#    (1,2,1,1f1b,2), (1,2,1,1f1b,4), (1,4,1,gpipe,4), (1,4,1,1f1b,8),
+#    (2,2,1,1f1b,2) ZeRO-1, (1,2,2,1f1b,4) with SP, (2,2,2,1f1b,2) ZeRO-1 with
+#    SP}: 20 steps of losses and the final parameters equal the one-process
+#    run's to 1e-5 relative (tests/reference/compare_runs.py);
+#  - layout-free checkpoints: stop at (dp,pp,tp) = (2,2,2) ZeRO-1, resume at
+#    (1,1,1) and at (1,4,2): the same trajectory;
+#  - the memory report at pp=2 x tp=2 equals plan_memory's prediction (1F1B's
+#    in-flight activation sets);
+#  - the measured bubble is reported next to (P-1)/m; --trace writes a Chrome
+#    trace that parses as JSON with every rank's forward, backward, send,
+#    recv and optimizer events;
+#  - bad configurations are one clear error before any step.
+# usage: test_pipeline.sh build/llmscale
+. "$(dirname "$0")/mpi_common.sh"
+
+LR=1e-3
+base="--data data --batch 2 --steps 20 --lr $LR --warmup 2 --threads 1 --peak-gflops 100 --print-every 0"
+M2="--model micro"            # 2 layers
+M4="--model micro --layers 4" # 4 layers, for pp = 4
+for g in 4 8; do
+    for mdl in 2 4; do
+        eval "MF=\$M$mdl"
+        "$BIN" train $base $MF --global-batch $g --out ref$mdl-g$g > ref$mdl-g$g.log 2>&1 ||
+            { cat ref$mdl-g$g.log; exit 1; }
+    done
+done
+
+# dp pp tp schedule global-batch layers extra-flags
+while read -r DP PP TP S G L EXTRA; do
+    name="dp$DP-pp$PP-tp$TP-$S-g$G$(echo "$EXTRA" | tr -d ' -')"
+    eval "MF=\$M$L"
+    $MPI -np $((DP * PP * TP)) "$BIN" train $base $MF --global-batch $G --pp $PP --tp $TP \
+        --pp-schedule $S $EXTRA --out "$name" < /dev/null > "$name.log" 2>&1 ||
+        { fail "$name: training failed"; tail -5 "$name.log"; continue; }
+    m=$((G / (2 * DP)))
+    if out=$($CMP "$name" ref$L-g$G --lr $LR); then
+        pass "$name (m = $m micro-batches) equals one process: $(echo "$out" | grep params)"
+    else
+        fail "$name differs from one process:"; echo "$out"
+    fi
+    bub=$(sed -n 's/.*"pp_bubble": \([0-9.]*\), "pp_bubble_theory": \([0-9.]*\).*/\1 \2/p' "$name/metrics.jsonl" | tail -1)
+    if [ -n "$bub" ]; then pass "$name: measured bubble and (P-1)/m: $bub"
+    else fail "$name: no bubble in metrics.jsonl"; fi
+done <<'LIST'
+1 2 1 gpipe 4 2
+1 2 1 gpipe 8 2
+1 2 1 1f1b 4 2
+1 2 1 1f1b 8 2
+1 4 1 gpipe 8 4
+1 4 1 1f1b 8 4 --zero 1
+2 2 1 1f1b 8 2 --zero 1
+1 2 2 1f1b 8 2 --sp
+2 2 2 1f1b 8 2 --sp --zero 1
+LIST
+
+# checkpoints: (2,2,2) ZeRO-1 -> (1,1,1) and (1,4,2)
+hop() { # name, np1, flags1, np2, flags2
+    rm -rf "$1"
+    $MPI -np $2 "$BIN" train $base $M4 --global-batch 8 $3 --stop-at 10 --out "$1" > "$1.a.log" 2>&1 &&
+        if [ "$4" = 1 ]; then "$BIN" train $base $M4 --global-batch 8 $5 --resume "$1" > "$1.b.log" 2>&1
+        else $MPI -np $4 "$BIN" train $base $M4 --global-batch 8 $5 --resume "$1" > "$1.b.log" 2>&1; fi
+    if [ $? -eq 0 ] && out=$($CMP "$1" ref4-g8 --lr $LR); then
+        pass "checkpoint '$3' (np $2) resumed as '$5' (np $4) equals one process"
+    else
+        fail "checkpoint '$3' -> '$5':"; echo "$out"; tail -3 "$1.a.log" "$1.b.log"
+    fi
+}
+hop hopa 8 "--pp 2 --tp 2 --zero 1" 1 ""
+hop hopb 8 "--pp 2 --tp 2 --zero 1" 8 "--pp 4 --tp 2"
+
+# memory report and trace
+$MPI -np 4 "$BIN" train $base $M2 --global-batch 8 --pp 2 --tp 2 --steps 2 --memory-report \
+    --trace trace.json > mem.log 2>&1
+if awk '/^ *[0-3]  /{ n++; for (i = 3; i <= 11; i += 2) if ($i != $(i + 1)) bad = 1 }
+        END { exit !(n == 4 && !bad) }' FS='[ ()]+' mem.log; then
+    pass "pp=2 x tp=2 memory report: measured == predicted in every column"
+else
+    fail "pp=2 x tp=2 memory report"; cat mem.log
+fi
+if /usr/bin/python3 - trace.json <<'PY'
+import collections, json, sys
+ev = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e.get("ph") == "X"]
+seen = collections.Counter((e["pid"], e["cat"]) for e in ev)
+# 2 steps x 4 micro-batches forward and backward on each of 4 ranks, messages, the optimizer
+ok = all(seen[(r, c)] == 8 for r in range(4) for c in ("forward", "backward")) and \
+     all(seen[(r, "optimizer")] == 2 and seen[(r, "send")] > 0 and seen[(r, "recv")] > 0 for r in range(4))
+print(dict(seen))
+sys.exit(0 if ok else 1)
+PY
+then pass "--trace: Chrome trace-event JSON with every rank's forward, backward, send, recv, optimizer"
+else fail "--trace"; fi
+
+bad() { # name, np, flags, expected message
+    $MPI -np $2 "$BIN" train $base $3 > bad.log 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && grep -q -e "$4" bad.log && ! grep -q '^step' bad.log; then
+        pass "$1: clear error"
+    else
+        fail "$1 (exit $rc)"; cat bad.log
+    fi
+}
+bad "pp 4 on 2 layers" 4 "$M2 --global-batch 8 --pp 4" "does not divide the model's 2 layers"
+bad "ZeRO-2 with pp" 2 "$M2 --global-batch 8 --pp 2 --zero 2" "composes with ZeRO stages 0 and 1"
+bad "unknown schedule" 2 "$M2 --global-batch 8 --pp 2 --pp-schedule zigzag" "must be gpipe, 1f1b or interleaved"
+bad "global batch not divisible" 4 "$M2 --global-batch 6 --pp 2" "is not a multiple of --batch 2"
+
+summary
