@@ -6,6 +6,8 @@
 #    (2,2,1,1f1b,2) ZeRO-1, (1,2,2,1f1b,4) with SP, (2,2,2,1f1b,2) ZeRO-1 with
 #    SP}: 20 steps of losses and the final parameters equal the one-process
 #    run's to 1e-5 relative (tests/reference/compare_runs.py);
+#    and with full activation recomputation (1,2,1) and (2,2,2) SP ZeRO-1;
+#    one process with --recompute full is bit-identical to without;
 #  - layout-free checkpoints: stop at (dp,pp,tp) = (2,2,2) ZeRO-1, resume at
 #    (1,1,1) and at (1,4,2): the same trajectory;
 #  - the memory report at pp=2 x tp=2 equals plan_memory's prediction (1F1B's
@@ -55,7 +57,28 @@ done <<'LIST'
 2 2 1 1f1b 8 2 --zero 1
 1 2 2 1f1b 8 2 --sp
 2 2 2 1f1b 8 2 --sp --zero 1
+1 2 1 1f1b 8 2 --recompute full
+2 2 2 1f1b 8 4 --sp --zero 1 --recompute full
 LIST
+
+# full recomputation in one process: the same floats (the layer runs again
+# on the same input with the same kernels)
+"$BIN" train $base $M4 --global-batch 8 --recompute full --out rc1 > rc1.log 2>&1
+if out=$($CMP rc1 ref4-g8 --lr $LR --tol 0) && echo "$out" | grep -q "difference 0 "; then
+    pass "one process, --recompute full: bit-identical to none"
+else
+    fail "one process, --recompute full"; echo "$out"
+fi
+# activations per layer against Korthikanti's Table 2 for each recompute mode
+for r in none selective full; do
+    $MPI -np 4 "$BIN" train $base $M4 --global-batch 8 --steps 1 --tp 2 --sp --pp 2 --recompute $r \
+        --memory-report > k$r.log 2>&1
+    if grep -q "activations per layer: .*Korthikanti.*: equal$" k$r.log; then
+        pass "--recompute $r (tp=2 SP, pp=2): $(grep -o 'activations per layer: [0-9]* bytes' k$r.log) = Korthikanti's formula"
+    else
+        fail "--recompute $r: activations per layer differ from Korthikanti's formula"; grep "per layer" k$r.log
+    fi
+done
 
 # checkpoints: (2,2,2) ZeRO-1 -> (1,1,1) and (1,4,2)
 hop() { # name, np1, flags1, np2, flags2
@@ -105,6 +128,7 @@ bad() { # name, np, flags, expected message
 }
 bad "pp 4 on 2 layers" 4 "$M2 --global-batch 8 --pp 4" "does not divide the model's 2 layers"
 bad "ZeRO-2 with pp" 2 "$M2 --global-batch 8 --pp 2 --zero 2" "composes with ZeRO stages 0 and 1"
+bad "unknown recompute mode" 2 "$M2 --global-batch 8 --pp 2 --recompute some" "must be none, selective or full"
 bad "unknown schedule" 2 "$M2 --global-batch 8 --pp 2 --pp-schedule zigzag" "must be gpipe, 1f1b or interleaved"
 bad "global batch not divisible" 4 "$M2 --global-batch 6 --pp 2" "is not a multiple of --batch 2"
 

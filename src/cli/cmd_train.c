@@ -7,6 +7,7 @@
 #include "../core/error.h"
 #include "../core/fileio.h"
 #include "../data/tokenizer.h"
+#include "../model/gpt.h"
 #include "../model/gpt_io.h"
 #include "../parallel/comm.h"
 #include "../parallel/pipeline_schedule.h"
@@ -75,6 +76,9 @@ static void usage(FILE *f) {
             "                      one backward; at most P - r micro-batches in flight on stage r)\n"
             "  --trace FILE        Chrome trace-event timeline of every rank's steps (chrome://tracing,\n"
             "                      ui.perfetto.dev): forward, backward, send, recv, optimizer\n"
+            "  --recompute R       activation recomputation: none (default); selective (the attention\n"
+            "                      core: what llmscale's flash-style attention always does); full (keep\n"
+            "                      each layer's input only, run the layer again in backward)\n"
             "  --zero S            ZeRO stage (default 0; env ZERO_STAGE): 0 all-reduce gradients;\n"
             "                      1 shard AdamW state; 2 also gradients; 3 also parameters\n"
             "  --bucket-mb X       gradient bucket size for the overlapped reduction (default 25)\n"
@@ -182,6 +186,13 @@ int cmd_train(int argc, char **argv) {
                 ls_fatal("--pp-schedule interleaved: the schedule exists (docs/PIPELINE.md) but the "
                          "trainer does not run virtual stages yet; use 1f1b or gpipe");
         } else if (ls_flag(a, "--trace")) o.trace = ls_str_arg(argc, argv, &i);
+        else if (ls_flag(a, "--recompute")) {
+            const char *r = ls_str_arg(argc, argv, &i);
+            if (!strcmp(r, "none")) o.recompute = GPT_RECOMPUTE_NONE;
+            else if (!strcmp(r, "selective")) o.recompute = GPT_RECOMPUTE_SELECTIVE;
+            else if (!strcmp(r, "full")) o.recompute = GPT_RECOMPUTE_FULL;
+            else ls_fatal("--recompute: '%s' must be none, selective or full", r);
+        }
         else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
         else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
         else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);

@@ -91,13 +91,18 @@ size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T) {
 }
 
 size_t gpt_act_bytes_tp(const GptConfig *cfg, int nlayers, int B, int T, int tp, int sp) {
-    return gpt_act_bytes_stage(cfg, nlayers, 1, B, T, tp, sp);
+    return gpt_act_bytes_stage(cfg, nlayers, 1, B, T, tp, sp, GPT_RECOMPUTE_NONE);
 }
 
 size_t gpt_act_bytes_stage(const GptConfig *cfg, int nlayers, int has_head, int B, int T, int tp,
-                           int sp) {
-    ActSizes s = act_sizes(cfg, B, T, tp, sp && tp > 1);
-    return sizeof(float) * (s.per_layer * nlayers + (has_head ? s.head : 0) + s.other) +
+                           int sp, int recompute) {
+    sp = sp && tp > 1;
+    ActSizes s = act_sizes(cfg, B, T, tp, sp);
+    size_t layers = s.per_layer * nlayers;
+    if (recompute == GPT_RECOMPUTE_FULL && nlayers > 0) /* each layer's output (the next one's
+                                                           input) + one layer's set, shared */
+        layers = (size_t)nlayers * (sp ? (size_t)B * T / tp : (size_t)B * T) * cfg->channels + s.per_layer;
+    return sizeof(float) * (layers + (has_head ? s.head : 0) + s.other) +
            2 * sizeof(int32_t) * (size_t)B * T;
 }
 
@@ -107,7 +112,7 @@ static void alloc_acts(Gpt *m, GptActs *a, int B, int T) {
     size_t N = (size_t)B * T, C = m->cfg.channels, NH = m->cfg.num_heads / tp;
     size_t Ct = C / tp, Vl = gpt_vocab_rows(&m->cfg, tp), Nr = sp ? N / tp : N;
     memset(a, 0, sizeof *a);
-    a->bytes = gpt_act_bytes_stage(&m->cfg, nl, m->lay.has_head, B, T, tp, sp);
+    a->bytes = gpt_act_bytes_stage(&m->cfg, nl, m->lay.has_head, B, T, tp, sp, m->recompute);
     a->block = ls_calloc(a->bytes, 1, "activations (reduce --batch or --seq)");
     float *p = a->block;
 #define TAKE(n) (p += (n), p - (n))
@@ -116,9 +121,14 @@ static void alloc_acts(Gpt *m, GptActs *a, int B, int T) {
                         &a->res3};
     size_t sizes[] = {Nr * C, Nr, Nr, 3 * N * Ct, N * Ct, (size_t)B * NH * T,
                       Nr * C, Nr * C, Nr, Nr, 4 * N * Ct, 4 * N * Ct, Nr * C};
+    /* full recomputation: every layer's buffers but res3 (its output, the next
+     * layer's input) are one set that the forward overwrites layer by layer
+     * and the backward refills by running the layer again (gpt_backward) */
+    int shared = m->recompute == GPT_RECOMPUTE_FULL;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         *lists[k] = ls_calloc((size_t)(nl > 0 ? nl : 1), sizeof(float *), "activation table");
-        for (int l = 0; l < nl; l++) (*lists[k])[l] = TAKE(sizes[k]);
+        int own = !shared || lists[k] == &a->res3;
+        for (int l = 0; l < nl; l++) (*lists[k])[l] = own || l == 0 ? TAKE(sizes[k]) : (*lists[k])[0];
     }
     a->input = TAKE(Nr * C);
     if (m->lay.has_head) {
@@ -196,12 +206,32 @@ static inline void hook(Gpt *m, GptHookEvent ev, int unit) {
     if (m->hook) m->hook(m->hook_ctx, ev, unit);
 }
 
+/* Forward of local layer l on the current micro-batch (x = its input). */
+static void layer_forward(Gpt *m, int l) {
+    GptActs *a = &m->a;
+    int B = m->B, T = m->T, tp = m->tp.size, C = m->cfg.channels, NH = m->cfg.num_heads / tp;
+    int N = B * T, Ct = C / tp, Nr = gpt_rows(m, N);
+    const GptLayerTensors *w = &m->p.layer[l];
+    const float *x = l == 0 ? a->input : a->res3[l - 1];
+    layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w->ln1w, w->ln1b, Nr, C);
+    /* column-parallel QKV: this rank's heads; attention on them alone */
+    matmul_forward(a->qkv[l], tp_column_input(m, a->ln1[l]), w->qkvw, w->qkvb, N, C, 3 * Ct);
+    attention_forward(a->atty[l], a->att[l], a->qkv[l], B, T, Ct, NH);
+    const float *y = tp_row_forward(m, a->atty[l], w->attprojw, w->attprojb, Ct);
+    residual_layernorm_forward(a->res2[l], a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], x, y, w->ln2w,
+                               w->ln2b, Nr, C);
+    /* column-parallel fc, local GELU, row-parallel projection */
+    matmul_forward(a->fch[l], tp_column_input(m, a->ln2[l]), w->fcw, w->fcb, N, C, 4 * Ct);
+    gelu_forward(a->fch_gelu[l], a->fch[l], (long)N * 4 * Ct);
+    y = tp_row_forward(m, a->fch_gelu[l], w->fcprojw, w->fcprojb, 4 * Ct);
+    residual_forward(a->res3[l], a->res2[l], y, (long)Nr * C);
+}
+
 float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T) {
     gpt_ensure_acts(m, B, T);
     const GptLayout *lay = &m->lay;
     GptActs *a = &m->a;
-    int tp = m->tp.size, C = m->cfg.channels, NH = m->cfg.num_heads / tp, N = B * T, Ct = C / tp;
-    int Nr = gpt_rows(m, N); /* rows of the residual stream here (gpt_tp.h) */
+    int N = B * T;
     if (lay->has_embed) {
         hook(m, GPT_PRE_FORWARD, GPT_UNIT_EMBED);
         memcpy(a->tokens, tokens, sizeof(int32_t) * N);
@@ -211,20 +241,7 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
     int nl = lay->layer_end - lay->layer_begin;
     for (int l = 0; l < nl; l++) {
         hook(m, GPT_PRE_FORWARD, l);
-        const GptLayerTensors *w = &m->p.layer[l];
-        const float *x = l == 0 ? a->input : a->res3[l - 1];
-        layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w->ln1w, w->ln1b, Nr, C);
-        /* column-parallel QKV: this rank's heads; attention on them alone */
-        matmul_forward(a->qkv[l], tp_column_input(m, a->ln1[l]), w->qkvw, w->qkvb, N, C, 3 * Ct);
-        attention_forward(a->atty[l], a->att[l], a->qkv[l], B, T, Ct, NH);
-        const float *y = tp_row_forward(m, a->atty[l], w->attprojw, w->attprojb, Ct);
-        residual_layernorm_forward(a->res2[l], a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], x, y,
-                                   w->ln2w, w->ln2b, Nr, C);
-        /* column-parallel fc, local GELU, row-parallel projection */
-        matmul_forward(a->fch[l], tp_column_input(m, a->ln2[l]), w->fcw, w->fcb, N, C, 4 * Ct);
-        gelu_forward(a->fch_gelu[l], a->fch[l], (long)N * 4 * Ct);
-        y = tp_row_forward(m, a->fch_gelu[l], w->fcprojw, w->fcprojb, 4 * Ct);
-        residual_forward(a->res3[l], a->res2[l], y, (long)Nr * C);
+        layer_forward(m, l);
         hook(m, GPT_POST_FORWARD, l);
     }
     if (!lay->has_head) return 0.0f;
@@ -252,6 +269,9 @@ void gpt_backward(Gpt *m, float dloss) {
     } /* else: the schedule has placed the next stage's input gradient in a->dres */
     for (int l = nl - 1; l >= 0; l--) {
         hook(m, GPT_PRE_BACKWARD, l);
+        /* full recomputation: run the layer again from its stored input (the
+         * collectives of tensor parallelism included) to refill its set */
+        if (m->recompute == GPT_RECOMPUTE_FULL) layer_forward(m, l);
         const GptLayerTensors *w = &m->p.layer[l];
         GptLayerTensors *g = &m->g.layer[l];
         const float *x = l == 0 ? a->input : a->res3[l - 1];

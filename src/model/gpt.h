@@ -84,6 +84,7 @@ typedef struct {
      * `a` is set `cur`, the others wait in slots[] (gpt_select_acts) */
     GptActs *slots;
     int nslots, cur;
+    int recompute;         /* GPT_RECOMPUTE_*, set before the first forward */
 } Gpt;
 
 /* Allocate a model holding layers [layer_begin, layer_end) as tensor-parallel
@@ -102,10 +103,18 @@ void gpt_init_random(Gpt *m, uint64_t seed);
 /* (Re)allocate activations for micro-batches of B x T (T <= max_seq_len). */
 void gpt_ensure_acts(Gpt *m, int B, int T);
 size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T);
+/* Activation recomputation (Korthikanti et al. 2022): NONE stores every
+ * activation a layer's backward needs; SELECTIVE recomputes the attention
+ * core (softmax and its inputs' products) in backward, which llmscale's
+ * flash-style attention always does (it stores only a log-sum-exp per head
+ * and token, never the scores), so it stores what NONE does; FULL stores only
+ * each layer's input and runs the layer forward again in its backward. */
+enum { GPT_RECOMPUTE_NONE, GPT_RECOMPUTE_SELECTIVE, GPT_RECOMPUTE_FULL };
+
 /* One activation set of a pipeline stage of nlayers layers (the head's
  * buffers only if it has the head). */
 size_t gpt_act_bytes_stage(const GptConfig *cfg, int nlayers, int has_head, int B, int T, int tp,
-                           int sp);
+                           int sp, int recompute);
 /* Keep n activation sets (default 1), allocated by the next gpt_ensure_acts;
  * gpt_select_acts(k) makes set k the one forward/backward use: a pipeline
  * stage holds one per micro-batch in flight (the forward of one micro-batch,

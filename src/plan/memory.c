@@ -119,7 +119,8 @@ double plan_act_bytes(const GptConfig *c, const PlanLayout *l, const PlanPrecisi
     if (act == PLAN_ACT_LLMSCALE) /* the model's own allocation: one activation set (a chunk's
                                      layers, the head's buffers on the last stage, scratch) per
                                      micro-batch in flight (1F1B) */
-        return chunks * (double)gpt_act_bytes_stage(c, c->num_layers / div, r == l->pp - 1, b, s, t, l->sp) *
+        return chunks * (double)gpt_act_bytes_stage(c, c->num_layers / div, r == l->pp - 1, b, s, t, l->sp,
+                                                    (int)l->recompute) *
                p->act_bytes / 4.0;
     double bytes = layers * plan_act_layer_bytes_megatron(c, b, s, t, l->sp, l->recompute, p->act_bytes);
     double sbh = (double)s * b * c->channels;

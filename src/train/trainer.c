@@ -162,16 +162,24 @@ static void load_checkpoint(const char *rundir, int64_t step, ZeroEngine *z, Ada
  * hold the masks and statistics are split) and 1 without. */
 static void korthikanti_check(const Gpt *m) {
     const GptConfig *c = &m->cfg;
-    int nl = m->lay.layer_end - m->lay.layer_begin, t = m->tp.size, sp = m->tp.sp;
+    int nl = m->lay.layer_end - m->lay.layer_begin, t = m->tp.size, sp = m->tp.sp, rc = m->recompute;
     if (nl < 1) return;
     double b = m->B, s = m->T, h = c->channels, a = c->num_heads, tr = sp ? t : 1;
-    double measured =
-        ((double)m->a.bytes - (double)gpt_act_bytes_stage(c, 0, m->lay.has_head, m->B, m->T, t, sp)) / nl;
-    double k16 = plan_act_layer_bytes_megatron(c, m->B, m->T, t, sp, PLAN_RECOMPUTE_NONE, 2);
-    double expect = 2 * (k16 - 2 * s * b * h / tr - 5 * a * s * s * b / t) + 4 * (a * s * b / t + 4 * s * b / tr);
-    ls_info("activations per layer: %.0f bytes allocated; Korthikanti et al. Table 2 (%s): %.0f bytes "
+    /* one more layer's bytes: with full recomputation the shared set is paid once */
+    double measured = (double)m->a.bytes -
+                      (double)gpt_act_bytes_stage(c, nl - 1, m->lay.has_head, m->B, m->T, t, sp, rc);
+    if (rc == GPT_RECOMPUTE_FULL && nl == 1) measured -= (double)gpt_act_bytes_stage(c, 1, 0, m->B, m->T, t, sp, 0) -
+                                                     (double)gpt_act_bytes_stage(c, 0, 0, m->B, m->T, t, sp, 0);
+    double k16 = plan_act_layer_bytes_megatron(c, m->B, m->T, t, sp, (PlanRecompute)rc, 2);
+    /* none and selective: see above; full: the paper's 2 s b h / t_r 16-bit input, in fp32 */
+    double expect = rc == GPT_RECOMPUTE_FULL ? 2 * k16
+                  : 2 * (k16 - 2 * s * b * h / tr - 5 * a * s * s * b / t) + 4 * (a * s * b / t + 4 * s * b / tr);
+    if (rc == GPT_RECOMPUTE_SELECTIVE) /* Table 2's selective row already drops the scores */
+        expect = 2 * (k16 - 2 * s * b * h / tr) + 4 * (a * s * b / t + 4 * s * b / tr);
+    ls_info("activations per layer: %.0f bytes allocated; Korthikanti et al. Table 2 (%s%s): %.0f bytes "
             "in 16-bit, i.e. %.0f in llmscale's fp32 without dropout or stored scores: %s",
             measured, t == 1 ? "no parallelism" : sp ? "tensor + sequence parallel" : "tensor parallel",
+            rc == GPT_RECOMPUTE_FULL ? ", full recompute" : rc == GPT_RECOMPUTE_SELECTIVE ? ", selective recompute" : "",
             k16, expect, fabs(measured - expect) < 0.5 ? "equal" : "DIFFERENT");
 }
 
@@ -184,7 +192,7 @@ static void memory_report(const ZeroEngine *z, const Gpt *m, LsGrid *grid, int A
     double *v = ls_calloc((size_t)W * K, sizeof(double), "memory report");
     ZeroMemory me;
     zero_memory(z, &me);
-    PlanLayout pl = {grid->dp, grid->tp, grid->pp, 1, z->stage, m->tp.sp, PLAN_RECOMPUTE_NONE, m->B, m->T, A};
+    PlanLayout pl = {grid->dp, grid->tp, grid->pp, 1, z->stage, m->tp.sp, (PlanRecompute)m->recompute, m->B, m->T, A};
     PlanMemory pr;
     plan_memory_ex(&m->cfg, &pl, &PLAN_PREC_LLMSCALE_FP32, PLAN_ACT_LLMSCALE, grid->pp_rank,
                    bucket_mb, &pr);
@@ -290,6 +298,7 @@ int trainer_run(const TrainOpts *o) {
     pipe_stage_layers(cfg->num_layers, grid.pp, grid.pp_rank, &layer_lo, &layer_hi);
     gpt_create_ex(&m, cfg, layer_lo, layer_hi, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
     tp_attach(&m, &gp->tp_comm, o->sp);
+    m.recompute = o->recompute;
     ZeroEngine z;
     zero_init(&z, &m, &gp->dp_comm, o->zero, (size_t)(o->bucket_mb * 1048576.0 / 4.0));
     Pipeline pipe;

@@ -25,6 +25,7 @@ typedef struct {
     long global_batch;  /* G; 0: B * grad_accum * dp */
     int zero;           /* ZeRO stage 0..3 over the data-parallel group */
     int sp;             /* sequence parallelism over the tensor-parallel group */
+    int recompute;      /* GPT_RECOMPUTE_* (gpt.h) */
     int pp_schedule;    /* LsPipeKind (pipeline_schedule.h), with grid->pp > 1 */
     const char *trace;  /* Chrome trace-event file of the steps (NULL: none) */
     double bucket_mb;   /* gradient bucket size, MiB */
