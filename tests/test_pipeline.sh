@@ -10,6 +10,7 @@
 #    one process with --recompute full is bit-identical to without;
 #  - layout-free checkpoints: stop at (dp,pp,tp) = (2,2,2) ZeRO-1, resume at
 #    (1,1,1) and at (1,4,2): the same trajectory;
+#  - validation (--val-every) through the pipeline equals one process's;
 #  - the memory report at pp=2 x tp=2 equals plan_memory's prediction (1F1B's
 #    in-flight activation sets);
 #  - the measured bubble is reported next to (P-1)/m; --trace writes a Chrome
@@ -79,6 +80,18 @@ for r in none selective full; do
         fail "--recompute $r: activations per layer differ from Korthikanti's formula"; grep "per layer" k$r.log
     fi
 done
+
+# validation through the pipeline: the same validation losses as one process
+vflags="$M2 --global-batch 8 --steps 6 --val-every 3 --val-batches 4"
+"$BIN" train $base $vflags --out v1 > v1.log 2>&1
+$MPI -np 4 "$BIN" train $base $vflags --pp 2 --tp 2 --out v4 > v4.log 2>&1
+a=$(grep -o '"val_loss": [0-9.]*' v1/metrics.jsonl | tr '\n' ' ')
+b=$(grep -o '"val_loss": [0-9.]*' v4/metrics.jsonl | tr '\n' ' ')
+if [ -n "$a" ] && [ "$(echo "$a" | wc -w)" -eq 4 ] && [ "$a" = "$b" ]; then
+    pass "validation through pp=2 x tp=2 equals one process: $b"
+else
+    fail "validation through the pipeline: '$b' vs one process '$a'"
+fi
 
 # checkpoints: (2,2,2) ZeRO-1 -> (1,1,1) and (1,4,2)
 hop() { # name, np1, flags1, np2, flags2

@@ -87,6 +87,18 @@ double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
     return loss_sum;
 }
 
+double pipe_forward_loss(Pipeline *p, const int32_t *tokens, const int32_t *targets) {
+    Gpt *m = p->m;
+    LsGrid *g = p->grid;
+    int nl = m->lay.layer_end - m->lay.layer_begin, last = m->lay.has_head, tag = 0x7ffe;
+    size_t n = boundary_floats(m);
+    gpt_select_acts(m, 0); /* between steps: every set is free */
+    if (g->pp_rank > 0) ls_comm_recv(&g->pp_comm, m->a.input, n, g->pp_rank - 1, tag);
+    float l = gpt_forward(m, tokens, last ? targets : NULL, m->B, m->T);
+    if (!last) ls_comm_send(&g->pp_comm, m->a.res3[nl - 1], n, g->pp_rank + 1, tag);
+    return ls_comm_allreduce_sum_double(&g->pp_comm, last ? l : 0.0);
+}
+
 /* The first and the last stage each hold wte (the embedding and the LM head
  * share it) and each computed part of its gradient: both need the sum, an
  * all-reduce over the grid's embedding group (Megatron's: first and last

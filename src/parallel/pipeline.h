@@ -46,6 +46,10 @@ void pipe_free(Pipeline *p);
  * of this rank's micro-batches (the last stage; 0 elsewhere). Gradients are
  * accumulated; dloss is the weight of each token's loss (gpt.h). */
 double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss);
+/* Forward only, outside the schedule (validation): the micro-batch goes
+ * through the stages one after the other; the mean token loss, on every rank
+ * of the pipeline. */
+double pipe_forward_loss(Pipeline *p, const int32_t *tokens, const int32_t *targets);
 /* Sum the tied wte's gradient between the first and the last stage (P > 1). */
 void pipe_tie_embedding_grads(Pipeline *p);
 /* Checkpoints: the ranks holding tensor-parallel rank 0 of data-parallel

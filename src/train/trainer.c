@@ -238,6 +238,11 @@ static void pipe_batch(void *ctx, int mb, const int32_t **tokens, const int32_t 
     *targets = c->y;
 }
 
+static double pipe_eval_forward(void *ctx, const int32_t *x, const int32_t *y, int B, int T) {
+    (void)B, (void)T; /* the pipeline's micro-batch shape */
+    return pipe_forward_loss(ctx, x, y);
+}
+
 int trainer_run(const TrainOpts *o) {
     LsGrid single;
     if (!o->grid) ls_grid_init_single(&single);
@@ -261,9 +266,6 @@ int trainer_run(const TrainOpts *o) {
         if (o->zero > 1)
             ls_fatal("--zero %d with --pp %d: pipeline parallelism composes with ZeRO stages 0 and 1 "
                      "(as in Megatron-LM); use --zero 1", o->zero, grid.pp);
-        if (o->val_every > 0 && o->val_data)
-            ls_fatal("--val-every with --pp %d: validation through the pipeline is not implemented "
-                     "yet; validate the checkpoint with 'llmscale eval'", grid.pp);
     }
     if (o->sp && grid.tp == 1)
         ls_fatal("--sp (sequence parallelism) splits each sequence over the tensor-parallel group: "
@@ -494,7 +496,8 @@ int trainer_run(const TrainOpts *o) {
             sm.pp_bubble_theory = bubble_theory;
         }
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))
-            sm.val_loss = eval_loss(&m, &val, B, T, o->val_batches);
+            sm.val_loss = grid.pp > 1 ? eval_loss_with(pipe_eval_forward, &pipe, &val, B, T, o->val_batches)
+                                      : eval_loss(&m, &val, B, T, o->val_batches);
         if (grid.rank == 0 && o->print_every > 0 &&
             ((step + 1) % o->print_every == 0 || step == start || step + 1 == o->steps || sm.val_loss >= 0))
             metrics_print_line(&sm);
