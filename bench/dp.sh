@@ -7,20 +7,8 @@
 # Runs alternate (3 rounds) and each reports the median of its timed steps.
 set -eu
 cd "$(dirname "$0")/.."
-BIN=$PWD/build/llmscale
-W=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_bench_dp.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-corpus=../shared/data/tinyshakespeare.txt
-[ -f "$corpus" ] || { cat README.md docs/*.md src/*/*.c > "$W/corpus.txt"; corpus=$W/corpus.txt; }
-"$BIN" prepare --input "$corpus" --out "$W/data" > /dev/null
+. bench/lib.sh
 ARGS="--data $W/data --model gpt2 --vocab 50257 --batch 4 --seq 64 --steps 6 --lr 1e-4 --print-every 0"
-MPI="mpirun --oversubscribe --allow-run-as-root"
-
-# median of a metrics.jsonl field over steps 2.. (step 1 warms up)
-median() { # file field
-    sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p" "$1" | tail -n +2 | sort -g |
-        awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 : > "$W/one.txt"
 : > "$W/two.txt"
@@ -33,7 +21,6 @@ for round in 1 2 3; do
     median "$W/two/metrics.jsonl" comm_wait_ms >> "$W/wait.txt"
     rm -rf "$W/one" "$W/two"
 done
-med3() { sort -g "$1" | sed -n 2p; }
 one=$(med3 "$W/one.txt"); two=$(med3 "$W/two.txt"); wait=$(med3 "$W/wait.txt")
 echo "data parallel, GPT-2 124M shape, B=4 x T=64 per rank (median of 3 alternating runs):"
 awk -v a="$one" -v b="$two" -v w="$wait" 'BEGIN {

@@ -6,18 +6,8 @@
 # (The interleaved schedule is not wired into the trainer yet.)
 set -eu
 cd "$(dirname "$0")/.."
-BIN=$PWD/build/llmscale
-W=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_bench_pp.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-corpus=../shared/data/tinyshakespeare.txt
-[ -f "$corpus" ] || { cat README.md docs/*.md src/*/*.c > "$W/corpus.txt"; corpus=$W/corpus.txt; }
-"$BIN" prepare --input "$corpus" --out "$W/data" > /dev/null
+. bench/lib.sh
 ARGS="--data $W/data --model gpt2 --vocab 50257 --batch 1 --seq 64 --global-batch 8 --steps 5 --lr 1e-4 --print-every 0 --threads 1"
-MPI="mpirun --oversubscribe --allow-run-as-root"
-median() { # file field: over steps 2.. (step 1 warms up)
-    sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p" "$1" | tail -n +2 | sort -g |
-        awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 for s in gpipe 1f1b; do : > "$W/$s.ms"; : > "$W/$s.bub"; done
 for round in 1 2 3; do
     for s in gpipe 1f1b; do
@@ -27,7 +17,6 @@ for round in 1 2 3; do
         rm -rf "$W/$s"
     done
 done
-med3() { sort -g "$1" | sed -n 2p; }
 echo "pipeline parallel, GPT-2 124M shape, pp=2 (2 ranks x 1 thread), m = 8 micro-batches of 1 x 64 tokens"
 echo "(median of 3 alternating runs; bubble = idle / compute time of the slowest stage):"
 for s in gpipe 1f1b; do

@@ -22,3 +22,15 @@ if [ -z "$MPI_NO_DATA" ]; then
     cat "$ROOT"/src/*/*.c | head -c 150000 > corpus.txt
     "$BIN" prepare --input corpus.txt --out data > /dev/null || exit 1
 fi
+
+# A layout or flag that cannot work: one error line containing the message,
+# non-zero exit, no training step. usage: bad_run NAME NP "TRAIN FLAGS" MESSAGE
+bad_run() {
+    $MPI -np $2 "$BIN" train $3 > bad.log 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && grep -q -e "$4" bad.log && ! grep -q '^step' bad.log; then
+        pass "$1: clear error"
+    else
+        fail "$1 (exit $rc)"; cat bad.log
+    fi
+}

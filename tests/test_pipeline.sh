@@ -130,19 +130,10 @@ PY
 then pass "--trace: Chrome trace-event JSON with every rank's forward, backward, send, recv, optimizer"
 else fail "--trace"; fi
 
-bad() { # name, np, flags, expected message
-    $MPI -np $2 "$BIN" train $base $3 > bad.log 2>&1
-    rc=$?
-    if [ $rc -ne 0 ] && grep -q -e "$4" bad.log && ! grep -q '^step' bad.log; then
-        pass "$1: clear error"
-    else
-        fail "$1 (exit $rc)"; cat bad.log
-    fi
-}
-bad "pp 4 on 2 layers" 4 "$M2 --global-batch 8 --pp 4" "does not divide the model's 2 layers"
-bad "ZeRO-2 with pp" 2 "$M2 --global-batch 8 --pp 2 --zero 2" "composes with ZeRO stages 0 and 1"
-bad "unknown recompute mode" 2 "$M2 --global-batch 8 --pp 2 --recompute some" "must be none, selective or full"
-bad "unknown schedule" 2 "$M2 --global-batch 8 --pp 2 --pp-schedule zigzag" "must be gpipe, 1f1b or interleaved"
-bad "global batch not divisible" 4 "$M2 --global-batch 6 --pp 2" "is not a multiple of --batch 2"
+bad_run "pp 4 on 2 layers" 4 "$base $M2 --global-batch 8 --pp 4" "does not divide the model's 2 layers"
+bad_run "ZeRO-2 with pp" 2 "$base $M2 --global-batch 8 --pp 2 --zero 2" "composes with ZeRO stages 0 and 1"
+bad_run "unknown recompute mode" 2 "$base $M2 --global-batch 8 --pp 2 --recompute some" "must be none, selective or full"
+bad_run "unknown schedule" 2 "$base $M2 --global-batch 8 --pp 2 --pp-schedule zigzag" "must be gpipe, 1f1b or interleaved"
+bad_run "global batch not divisible" 4 "$base $M2 --global-batch 6 --pp 2" "is not a multiple of --batch 2"
 
 summary

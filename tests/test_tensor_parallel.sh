@@ -111,19 +111,10 @@ else
 fi
 
 # layouts that cannot work: one error line from rank 0, no step
-bad() { # name, np, flags, expected message
-    $MPI -np $2 "$BIN" train $COMMON $3 > bad.log 2>&1
-    rc=$?
-    if [ $rc -ne 0 ] && grep -q -e "$4" bad.log && ! grep -q '^step' bad.log; then
-        pass "$1: clear error"
-    else
-        fail "$1 (exit $rc)"; cat bad.log
-    fi
-}
-bad "tp 3 does not divide 4 heads" 3 "--tp 3" "tensor-parallel degree 3 must divide the number of heads (4)"
-bad "world 3 is not a multiple of tp 2" 3 "--tp 2" "world size 3 is not a multiple of tp 2"
-bad "--sp without tensor parallelism" 2 "--sp" "it needs --tp > 1"
-bad "--sp with seq 14 over tp 4" 4 "--tp 4 --sp --seq 14" "sequence length 14 is not a multiple of --tp 4"
+bad_run "tp 3 does not divide 4 heads" 3 "$COMMON --tp 3" "tensor-parallel degree 3 must divide the number of heads (4)"
+bad_run "world 3 is not a multiple of tp 2" 3 "$COMMON --tp 2" "world size 3 is not a multiple of tp 2"
+bad_run "--sp without tensor parallelism" 2 "$COMMON --sp" "it needs --tp > 1"
+bad_run "--sp with seq 14 over tp 4" 4 "$COMMON --tp 4 --sp --seq 14" "sequence length 14 is not a multiple of --tp 4"
 if "$BIN" train $COMMON --tp 2 > bad.log 2>&1; then fail "--tp 2 in one process ran"
 elif grep -q "launch with mpirun" bad.log; then pass "--tp 2 without mpirun: clear error"
 else fail "--tp 2 without mpirun"; cat bad.log; fi

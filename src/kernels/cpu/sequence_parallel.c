@@ -15,26 +15,25 @@
 #include "kernels.h"
 #include "profile.h"
 
-void seq_to_rank_major(float *pieces, const float *full, int B, int T, int tp, int C) {
+/* One routine for both directions: to_pieces = 1 copies full -> pieces. */
+static void move_rows(float *pieces, float *full, int B, int T, int tp, int C, int to_pieces) {
     double t0_ = ls_prof_begin();
     int Tl = T / tp;
     size_t blk = (size_t)Tl * C;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int r = 0; r < tp; r++)
-        for (int b = 0; b < B; b++)
-            memcpy(pieces + ((size_t)r * B + b) * blk, full + ((size_t)b * T + (size_t)r * Tl) * C,
-                   blk * sizeof(float));
+        for (int b = 0; b < B; b++) {
+            float *p = pieces + ((size_t)r * B + b) * blk, *f = full + ((size_t)b * T + (size_t)r * Tl) * C;
+            if (to_pieces) memcpy(p, f, blk * sizeof(float));
+            else memcpy(f, p, blk * sizeof(float));
+        }
     ls_prof_end(LS_PROF_COMM, t0_);
 }
 
+void seq_to_rank_major(float *pieces, const float *full, int B, int T, int tp, int C) {
+    move_rows(pieces, (float *)full, B, T, tp, C, 1);
+}
+
 void seq_from_rank_major(float *full, const float *pieces, int B, int T, int tp, int C) {
-    double t0_ = ls_prof_begin();
-    int Tl = T / tp;
-    size_t blk = (size_t)Tl * C;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int r = 0; r < tp; r++)
-        for (int b = 0; b < B; b++)
-            memcpy(full + ((size_t)b * T + (size_t)r * Tl) * C, pieces + ((size_t)r * B + b) * blk,
-                   blk * sizeof(float));
-    ls_prof_end(LS_PROF_COMM, t0_);
+    move_rows((float *)pieces, full, B, T, tp, C, 0);
 }
