@@ -7,9 +7,12 @@
 #    SP}: 20 steps of losses and the final parameters equal the one-process
 #    run's to 1e-5 relative (tests/reference/compare_runs.py);
 #    and with full activation recomputation (1,2,1) and (2,2,2) SP ZeRO-1;
+#    interleaved 1F1B with V = 2 chunks per rank: (1,2,1) m = P and 2P,
+#    (1,4,1) m = P ZeRO-1, (2,2,2) SP ZeRO-1;
 #    one process with --recompute full is bit-identical to without;
 #  - layout-free checkpoints: stop at (dp,pp,tp) = (2,2,2) ZeRO-1, resume at
-#    (1,1,1) and at (1,4,2): the same trajectory;
+#    (1,1,1) and at (1,4,2); interleaved (1,2,2) resumed as GPipe (1,4,1):
+#    the same trajectory;
 #  - validation (--val-every) through the pipeline equals one process's;
 #  - the memory report at pp=2 x tp=2 equals plan_memory's prediction (1F1B's
 #    in-flight activation sets);
@@ -23,9 +26,10 @@
 LR=1e-3
 base="--data data --batch 2 --steps 20 --lr $LR --warmup 2 --threads 1 --peak-gflops 100 --print-every 0"
 M2="--model micro"            # 2 layers
-M4="--model micro --layers 4" # 4 layers, for pp = 4
+M4="--model micro --layers 4" # 4 layers, for pp = 4 and pp = 2 x 2 chunks
+M8="--model micro --layers 8" # 8 layers, for pp = 4 x 2 chunks
 for g in 4 8; do
-    for mdl in 2 4; do
+    for mdl in 2 4 8; do
         eval "MF=\$M$mdl"
         "$BIN" train $base $MF --global-batch $g --out ref$mdl-g$g > ref$mdl-g$g.log 2>&1 ||
             { cat ref$mdl-g$g.log; exit 1; }
@@ -60,6 +64,10 @@ done <<'LIST'
 2 2 2 1f1b 8 2 --sp --zero 1
 1 2 1 1f1b 8 2 --recompute full
 2 2 2 1f1b 8 4 --sp --zero 1 --recompute full
+1 2 1 interleaved 4 4 --virtual-stages 2
+1 2 1 interleaved 8 4 --virtual-stages 2
+1 4 1 interleaved 8 8 --virtual-stages 2 --zero 1
+2 2 2 interleaved 8 4 --virtual-stages 2 --sp --zero 1
 LIST
 
 # full recomputation in one process: the same floats (the layer runs again
@@ -107,6 +115,7 @@ hop() { # name, np1, flags1, np2, flags2
 }
 hop hopa 8 "--pp 2 --tp 2 --zero 1" 1 ""
 hop hopb 8 "--pp 2 --tp 2 --zero 1" 8 "--pp 4 --tp 2"
+hop hopc 4 "--pp 2 --tp 2 --pp-schedule interleaved --virtual-stages 2" 4 "--pp 4 --pp-schedule gpipe"
 
 # memory report and trace
 $MPI -np 4 "$BIN" train $base $M2 --global-batch 8 --pp 2 --tp 2 --steps 2 --memory-report \
@@ -134,6 +143,8 @@ bad_run "pp 4 on 2 layers" 4 "$base $M2 --global-batch 8 --pp 4" "does not divid
 bad_run "ZeRO-2 with pp" 2 "$base $M2 --global-batch 8 --pp 2 --zero 2" "composes with ZeRO stages 0 and 1"
 bad_run "unknown recompute mode" 2 "$base $M2 --global-batch 8 --pp 2 --recompute some" "must be none, selective or full"
 bad_run "unknown schedule" 2 "$base $M2 --global-batch 8 --pp 2 --pp-schedule zigzag" "must be gpipe, 1f1b or interleaved"
+bad_run "interleaved with m = 3 micro-batches over pp 2" 2 "$base $M4 --global-batch 6 --pp 2 --pp-schedule interleaved --virtual-stages 2" "multiple of"
+bad_run "pp 2 x 2 chunks on 2 layers" 2 "$base $M2 --global-batch 8 --pp 2 --pp-schedule interleaved --virtual-stages 2" "does not divide the model's 2 layers"
 bad_run "global batch not divisible" 4 "$base $M2 --global-batch 6 --pp 2" "is not a multiple of --batch 2"
 
 summary

@@ -72,8 +72,11 @@ static void usage(FILE *f) {
             "                      by T); all-gather/reduce-scatter replace the all-reduces\n"
             "  --pp P              pipeline parallelism: the layers in P stages of L/P (env PP); the\n"
             "                      micro-batches of a step (global batch / (batch x dp)) flow through them\n"
-            "  --pp-schedule S     gpipe (all forwards, then all backwards) or 1f1b (default: one forward,\n"
-            "                      one backward; at most P - r micro-batches in flight on stage r)\n"
+            "  --pp-schedule S     gpipe (all forwards, then all backwards), 1f1b (default: one forward,\n"
+            "                      one backward; at most P - r micro-batches in flight on stage r) or\n"
+            "                      interleaved (Megatron's interleaved 1F1B: V chunks per rank, bubble\n"
+            "                      (P-1)/(m V); micro-batches per step a multiple of P)\n"
+            "  --virtual-stages V  model chunks per pipeline rank for interleaved (L %% (P V) == 0)\n"
             "  --trace FILE        Chrome trace-event timeline of every rank's steps (chrome://tracing,\n"
             "                      ui.perfetto.dev): forward, backward, send, recv, optimizer\n"
             "  --recompute R       activation recomputation: none (default); selective (the attention\n"
@@ -132,6 +135,7 @@ int cmd_train(int argc, char **argv) {
     TrainOpts o;
     train_opts_defaults(&o);
     o.pp_schedule = LS_PIPE_1F1B;
+    o.virtual_stages = 1;
     o.grid = &grid;
     ModelFlags mf = {0};
     model_flags_from_env(&mf);
@@ -182,10 +186,8 @@ int cmd_train(int argc, char **argv) {
             const char *k = ls_str_arg(argc, argv, &i);
             o.pp_schedule = ls_pipe_kind_parse(k);
             if (o.pp_schedule < 0) ls_fatal("--pp-schedule: '%s' must be gpipe, 1f1b or interleaved", k);
-            if (o.pp_schedule == LS_PIPE_INTERLEAVED)
-                ls_fatal("--pp-schedule interleaved: the schedule exists (docs/PIPELINE.md) but the "
-                         "trainer does not run virtual stages yet; use 1f1b or gpipe");
-        } else if (ls_flag(a, "--trace")) o.trace = ls_str_arg(argc, argv, &i);
+        } else if (ls_flag(a, "--virtual-stages")) o.virtual_stages = (int)ls_int_arg(argc, argv, &i, 1, 64);
+        else if (ls_flag(a, "--trace")) o.trace = ls_str_arg(argc, argv, &i);
         else if (ls_flag(a, "--recompute")) {
             const char *r = ls_str_arg(argc, argv, &i);
             if (!strcmp(r, "none")) o.recompute = GPT_RECOMPUTE_NONE;

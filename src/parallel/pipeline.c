@@ -6,28 +6,38 @@
 #include "../core/error.h"
 #include "../core/timer.h"
 
-void pipe_stage_layers(int L, int P, int r, int *lo, int *hi) {
-    *lo = (int)((long)L * r / P);
-    *hi = (int)((long)L * (r + 1) / P);
+void pipe_stage_layers(int L, int S, int s, int *lo, int *hi) {
+    *lo = (int)((long)L * s / S);
+    *hi = (int)((long)L * (s + 1) / S);
 }
 
-void pipe_init(Pipeline *p, LsGrid *g, Gpt *m, LsPipeKind kind, int micro_batches, int B, int T) {
+void pipe_init(Pipeline *p, LsGrid *g, Gpt **m, int nchunks, LsPipeKind kind, int micro_batches,
+               int B, int T) {
     memset(p, 0, sizeof *p);
     p->grid = g;
-    p->m = m;
-    LsPipeConfig pc = {kind, g->pp, micro_batches, 1, LS_PIPE_BLOCKING};
+    p->nchunks = nchunks;
+    LsPipeConfig pc = {kind, g->pp, micro_batches, nchunks, LS_PIPE_BLOCKING};
     char err[256];
     if (ls_pipe_build(&pc, g->pp_rank, &p->sch, err, sizeof err)) ls_fatal("%s", err);
-    gpt_set_act_slots(m, ls_pipe_max_in_flight(&pc, g->pp_rank));
-    gpt_ensure_acts(m, B, T); /* a receive may come before the first forward */
+    /* each chunk gets the rank's bound (a chunk never holds more; with V > 1
+     * that over-allocates: a chunk's own bound is smaller) */
+    for (int c = 0; c < nchunks; c++) {
+        p->m[c] = m[c];
+        gpt_set_act_slots(m[c], ls_pipe_max_in_flight(&pc, g->pp_rank));
+        gpt_ensure_acts(m[c], B, T); /* a receive may come before the first forward */
+    }
 }
 
 void pipe_free(Pipeline *p) { ls_pipe_free(&p->sch); }
 
 /* Micro-batches retire in the order they entered (every schedule runs the
- * backwards of a stage in micro-batch order), and at most nslots are alive,
- * so micro-batch mb can use set mb mod nslots. */
-static void use_slot(Pipeline *p, int mb) { gpt_select_acts(p->m, mb % p->m->nslots); }
+ * backwards of a chunk in micro-batch order), and at most nslots are alive,
+ * so micro-batch mb can use set mb mod nslots of its chunk. */
+static Gpt *use_slot(Pipeline *p, const LsPipeAction *a) {
+    Gpt *m = p->m[a->chunk];
+    gpt_select_acts(m, a->mb % m->nslots);
+    return m;
+}
 
 /* floats of the residual stream crossing a stage boundary */
 static size_t boundary_floats(const Gpt *m) {
@@ -37,17 +47,16 @@ static size_t boundary_floats(const Gpt *m) {
 }
 
 double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
-    Gpt *m = p->m;
     LsComm *pc = &p->grid->pp_comm;
-    int nl = m->lay.layer_end - m->lay.layer_begin, last = m->lay.has_head;
     double loss_sum = 0.0, t_start = ls_now_s();
     p->compute_s = 0;
     for (int i = 0; i < p->sch.n; i++) {
         const LsPipeAction *a = &p->sch.a[i];
+        Gpt *m = use_slot(p, a);
+        int nl = m->lay.layer_end - m->lay.layer_begin, last = m->lay.has_head;
         size_t n = boundary_floats(m);
         double t0 = ls_now_s();
         const char *cat = "forward";
-        use_slot(p, a->mb);
         switch (a->op) {
         case LS_PIPE_RECV_ACT: /* the previous stage's output is this stage's input */
             ls_comm_recv(pc, m->a.input, n, a->peer, a->tag);
@@ -78,25 +87,32 @@ double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
             break;
         }
         double t1 = ls_now_s();
-        if (a->op == LS_PIPE_FORWARD || a->op == LS_PIPE_BACKWARD) p->compute_s += t1 - t0;
+        int compute = a->op == LS_PIPE_FORWARD || a->op == LS_PIPE_BACKWARD;
+        if (compute) p->compute_s += t1 - t0;
         if (p->trace)
-            ls_trace_add(p->trace, cat, a->op == LS_PIPE_FORWARD || a->op == LS_PIPE_BACKWARD ? 0 : 1,
-                         t0, t1, "%s mb %d", ls_pipe_op_name(a->op), a->mb);
+            ls_trace_add(p->trace, cat, compute ? 0 : 1, t0, t1, "%s mb %d chunk %d",
+                         ls_pipe_op_name(a->op), a->mb, a->chunk);
     }
     p->step_s = ls_now_s() - t_start;
     return loss_sum;
 }
 
 double pipe_forward_loss(Pipeline *p, const int32_t *tokens, const int32_t *targets) {
-    Gpt *m = p->m;
     LsGrid *g = p->grid;
-    int nl = m->lay.layer_end - m->lay.layer_begin, last = m->lay.has_head, tag = 0x7ffe;
-    size_t n = boundary_floats(m);
-    gpt_select_acts(m, 0); /* between steps: every set is free */
-    if (g->pp_rank > 0) ls_comm_recv(&g->pp_comm, m->a.input, n, g->pp_rank - 1, tag);
-    float l = gpt_forward(m, tokens, last ? targets : NULL, m->B, m->T);
-    if (!last) ls_comm_send(&g->pp_comm, m->a.res3[nl - 1], n, g->pp_rank + 1, tag);
-    return ls_comm_allreduce_sum_double(&g->pp_comm, last ? l : 0.0);
+    int P = g->pp, r = g->pp_rank, S = P * p->nchunks, tag = 0x7ffe;
+    double loss = 0.0;
+    /* model stages in order; stage s = c P + r' runs on rank r' */
+    for (int s = r; s < S; s += P) {
+        Gpt *m = p->m[s / P];
+        int nl = m->lay.layer_end - m->lay.layer_begin;
+        size_t n = boundary_floats(m);
+        gpt_select_acts(m, 0); /* between steps: every set is free */
+        if (s > 0) ls_comm_recv(&g->pp_comm, m->a.input, n, (s - 1) % P, tag);
+        float l = gpt_forward(m, tokens, m->lay.has_head ? targets : NULL, m->B, m->T);
+        if (m->lay.has_head) loss = l;
+        else ls_comm_send(&g->pp_comm, m->a.res3[nl - 1], n, (s + 1) % P, tag);
+    }
+    return ls_comm_allreduce_sum_double(&g->pp_comm, loss);
 }
 
 /* The first and the last stage each hold wte (the embedding and the LM head
@@ -106,36 +122,40 @@ double pipe_forward_loss(Pipeline *p, const int32_t *tokens, const int32_t *targ
 void pipe_tie_embedding_grads(Pipeline *p) {
     LsGrid *g = p->grid;
     if (g->pp == 1 || (g->pp_rank != 0 && g->pp_rank != g->pp - 1)) return;
-    const GptTensor *t = gpt_layout_find(&p->m->lay, T_WTE, -1);
-    ls_comm_allreduce_sum(&g->embed_comm, p->m->g.wte, (size_t)t->rows * t->cols);
+    Gpt *m = p->m[g->pp_rank == 0 ? 0 : p->nchunks - 1]; /* model stage 0, or S - 1 */
+    const GptTensor *t = gpt_layout_find(&m->lay, T_WTE, -1);
+    ls_comm_allreduce_sum(&g->embed_comm, m->g.wte, (size_t)t->rows * t->cols);
 }
 
-int pipe_gather_model(LsGrid *g, const Gpt *stage, const float *m_, const float *v_, Gpt *whole,
-                      float **wm, float **wv) {
+int pipe_gather_model(LsGrid *g, int nchunks, Gpt *const *stage, float *const *m_,
+                      float *const *v_, Gpt *whole, float **wm, float **wv) {
     LsComm *pc = &g->pp_comm;
-    const float *mine[3] = {stage->params, m_, v_};
-    if (g->pp_rank != 0) { /* to stage 0: parameters, then both moments */
-        for (int k = 0; k < 3; k++) ls_comm_send(pc, mine[k], stage->lay.total, 0, 1 + k);
+    int P = g->pp, S = P * nchunks;
+    if (g->pp_rank != 0) { /* to rank 0: each chunk's parameters, then both moments */
+        for (int c = 0; c < nchunks; c++) {
+            const float *mine[3] = {stage[c]->params, m_[c], v_[c]};
+            for (int k = 0; k < 3; k++) ls_comm_send(pc, mine[k], stage[c]->lay.total, 0, 1 + 3 * c + k);
+        }
         return 0;
     }
-    const GptConfig *c = &stage->cfg;
+    const GptConfig *c = &stage[0]->cfg;
     gpt_create(whole, c, 0, c->num_layers, 1, 0);
     *wm = ls_calloc(whole->lay.total, sizeof(float), "checkpoint AdamW m");
     *wv = ls_calloc(whole->lay.total, sizeof(float), "checkpoint AdamW v");
     float *dst[3] = {whole->params, *wm, *wv};
-    for (int s = 0; s < g->pp; s++) {
+    for (int s = 0; s < S; s++) {
+        int r = s % P, ch = s / P, lo, hi;
+        pipe_stage_layers(c->num_layers, S, s, &lo, &hi);
         GptLayout lay;
-        int lo, hi;
-        pipe_stage_layers(c->num_layers, g->pp, s, &lo, &hi);
         gpt_layout_build(&lay, c, lo, hi, 1, 0);
-        float *buf[3] = {NULL, NULL, NULL};
+        float *buf[3];
         for (int k = 0; k < 3; k++) {
-            if (s == 0) {
-                buf[k] = (float *)mine[k];
+            if (r == 0) {
+                buf[k] = k == 0 ? stage[ch]->params : k == 1 ? m_[ch] : v_[ch];
                 continue;
             }
             buf[k] = ls_calloc(lay.total, sizeof(float), "checkpoint stage");
-            ls_comm_recv(pc, buf[k], lay.total, s, 1 + k);
+            ls_comm_recv(pc, buf[k], lay.total, r, 1 + 3 * ch + k);
         }
         for (int i = 0; i < lay.ntensors; i++) {
             const GptTensor *t = &lay.tensors[i];
@@ -144,7 +164,7 @@ int pipe_gather_model(LsGrid *g, const Gpt *stage, const float *m_, const float 
             for (int k = 0; k < 3; k++)
                 memcpy(dst[k] + f->offset, buf[k] + t->offset, sizeof(float) * (size_t)t->rows * t->cols);
         }
-        if (s > 0)
+        if (r > 0)
             for (int k = 0; k < 3; k++) ls_free(buf[k]);
         gpt_layout_free(&lay);
     }

@@ -23,9 +23,12 @@
 #include "comm.h"
 #include "pipeline_schedule.h"
 
+#define PIPE_MAX_CHUNKS 16
+
 typedef struct {
     LsGrid *grid;
-    Gpt *m;
+    int nchunks;        /* V: model chunks on this rank (interleaved: >= 2) */
+    Gpt *m[PIPE_MAX_CHUNKS]; /* chunk c = model stage c*P + r */
     LsPipeSchedule sch;
     double compute_s;   /* this step: seconds in forward/backward actions */
     double step_s;      /* this step: seconds of the walk */
@@ -35,12 +38,15 @@ typedef struct {
 /* The micro-batch's tokens and targets (B*T each), from the trainer's loader. */
 typedef void (*PipeBatchFn)(void *ctx, int mb, const int32_t **tokens, const int32_t **targets);
 
-/* Layers of pipeline stage r of P for an L-layer model: [*lo, *hi). */
-void pipe_stage_layers(int L, int P, int r, int *lo, int *hi);
-/* Build the rank's schedule for m micro-batches and size the model's
- * activation sets (one per micro-batch in flight). Errors (unsupported
- * schedule, L % P) are fatal with one sentence. */
-void pipe_init(Pipeline *p, LsGrid *g, Gpt *m, LsPipeKind kind, int micro_batches, int B, int T);
+/* Layers of model stage s of S for an L-layer model: [*lo, *hi). Chunk c of
+ * pipeline rank r is model stage c*P + r of S = P*V. */
+void pipe_stage_layers(int L, int S, int s, int *lo, int *hi);
+/* Build the rank's schedule for m micro-batches over its V chunks (models
+ * m[0..V-1], V = 1 except interleaved) and size each chunk's activation sets
+ * (one per micro-batch in flight). Errors (unsupported schedule) are fatal
+ * with one sentence. */
+void pipe_init(Pipeline *p, LsGrid *g, Gpt **m, int nchunks, LsPipeKind kind, int micro_batches,
+               int B, int T);
 void pipe_free(Pipeline *p);
 /* One step's forward and backward passes: returns the sum of the token losses
  * of this rank's micro-batches (the last stage; 0 elsewhere). Gradients are
@@ -56,9 +62,10 @@ void pipe_tie_embedding_grads(Pipeline *p);
  * replica 0 of each stage call this with the stage's whole tensors (a tp = 1
  * model of the stage's layers, its AdamW moments); world rank 0 (stage 0)
  * receives the others into `whole` (all layers, allocated here on it) and
- * `wopt`, returning 1 there and 0 elsewhere. */
-int pipe_gather_model(LsGrid *g, const Gpt *stage, const float *m_, const float *v_, Gpt *whole,
-                      float **wm, float **wv);
+ * the moments *wm, *wv, returning 1 there and 0 elsewhere. With V chunks per
+ * rank, each rank passes its V stage models (chunk order). */
+int pipe_gather_model(LsGrid *g, int nchunks, Gpt *const *stage, float *const *m_,
+                      float *const *v_, Gpt *whole, float **wm, float **wv);
 /* Measured bubble of the last step: idle / compute time of this rank. */
 double pipe_bubble(const Pipeline *p);
 

@@ -78,45 +78,55 @@ void train_opts_defaults(TrainOpts *o) {
     o->bucket_mb = ZERO_DEFAULT_BUCKET_MB;
 }
 
-/* Write a checkpoint from any ZeRO stage: gather whole parameters and AdamW
- * moments (temporarily) and let rank 0 of the data-parallel group write them
- * in the layout-free format. Collective over the group. */
-static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, TrainState *st,
+/* Write a checkpoint from any layout: each chunk's whole parameters and AdamW
+ * moments (gathered over ZeRO's dp slices and the tp shards, temporarily),
+ * then every pipeline stage's tensors to world rank 0, which writes them in
+ * the layout-free format. Collective over the grid. V chunks per rank
+ * (interleaved pipeline; 1 otherwise). */
+static void save_checkpoint(const char *rundir, int V, ZeroEngine *z, AdamW *opt, TrainState *st,
                             LsGrid *grid) {
-    zero_params_full(z, 1);
-    AdamW full = *opt;
-    if (z->stage > 0) {
-        adamw_init(&full, z->n);
-        full.t = opt->t;
-        zero_gather_slices(z, opt->m, full.m);
-        zero_gather_slices(z, opt->v, full.v);
+    AdamW full[PIPE_MAX_CHUNKS];
+    for (int c = 0; c < V; c++) {
+        zero_params_full(&z[c], 1);
+        full[c] = opt[c];
+        if (z[c].stage > 0) {
+            adamw_init(&full[c], z[c].n);
+            full[c].t = opt[c].t;
+            zero_gather_slices(&z[c], opt[c].m, full[c].m);
+            zero_gather_slices(&z[c], opt[c].v, full[c].v);
+        }
     }
     if ((grid->tp > 1 || grid->pp > 1) && grid->dp_rank == 0) {
-        /* whole tensors of this stage from the tp shards, in a one-rank
-         * (tp = 1) model of the stage's layers; the other data-parallel
+        /* whole tensors of each chunk from the tp shards, in a one-rank
+         * (tp = 1) model of the chunk's layers; the other data-parallel
          * replicas hold the same values and skip this. Then the stages'
          * tensors meet on world rank 0. */
-        const GptConfig *c = &z->m->cfg;
-        Gpt whole;
-        gpt_create(&whole, c, z->m->lay.layer_begin, z->m->lay.layer_end, 1, 0);
-        AdamW wopt;
-        adamw_init(&wopt, whole.lay.total);
-        wopt.t = opt->t;
-        if (grid->tp > 1) {
-            tp_gather_full(&z->m->lay, z->m->params, &grid->tp_comm, &whole.lay, whole.params);
-            tp_gather_full(&z->m->lay, full.m, &grid->tp_comm, &whole.lay, wopt.m);
-            tp_gather_full(&z->m->lay, full.v, &grid->tp_comm, &whole.lay, wopt.v);
-        } else {
-            memcpy(whole.params, z->m->params, sizeof(float) * whole.lay.total);
-            memcpy(wopt.m, full.m, sizeof(float) * whole.lay.total);
-            memcpy(wopt.v, full.v, sizeof(float) * whole.lay.total);
+        Gpt whole[PIPE_MAX_CHUNKS], *wp[PIPE_MAX_CHUNKS];
+        AdamW wopt[PIPE_MAX_CHUNKS];
+        float *wm[PIPE_MAX_CHUNKS], *wv[PIPE_MAX_CHUNKS];
+        for (int c = 0; c < V; c++) {
+            const Gpt *m = z[c].m;
+            gpt_create(&whole[c], &m->cfg, m->lay.layer_begin, m->lay.layer_end, 1, 0);
+            wp[c] = &whole[c];
+            adamw_init(&wopt[c], whole[c].lay.total);
+            wopt[c].t = opt[c].t;
+            wm[c] = wopt[c].m, wv[c] = wopt[c].v;
+            if (grid->tp > 1) {
+                tp_gather_full(&m->lay, m->params, &grid->tp_comm, &whole[c].lay, whole[c].params);
+                tp_gather_full(&m->lay, full[c].m, &grid->tp_comm, &whole[c].lay, wopt[c].m);
+                tp_gather_full(&m->lay, full[c].v, &grid->tp_comm, &whole[c].lay, wopt[c].v);
+            } else {
+                memcpy(whole[c].params, m->params, sizeof(float) * whole[c].lay.total);
+                memcpy(wopt[c].m, full[c].m, sizeof(float) * whole[c].lay.total);
+                memcpy(wopt[c].v, full[c].v, sizeof(float) * whole[c].lay.total);
+            }
         }
         if (grid->pp == 1) {
-            if (grid->rank == 0) ckpt_save(rundir, &whole, &wopt, st);
+            if (grid->rank == 0) ckpt_save(rundir, &whole[0], &wopt[0], st);
         } else if (grid->tp_rank == 0) {
             Gpt model;
-            AdamW mopt = wopt;
-            if (pipe_gather_model(grid, &whole, wopt.m, wopt.v, &model, &mopt.m, &mopt.v)) {
+            AdamW mopt = wopt[0];
+            if (pipe_gather_model(grid, V, wp, wm, wv, &model, &mopt.m, &mopt.v)) {
                 mopt.n = model.lay.total;
                 ckpt_save(rundir, &model, &mopt, st);
                 ls_free(mopt.m);
@@ -124,17 +134,22 @@ static void save_checkpoint(const char *rundir, ZeroEngine *z, AdamW *opt, Train
                 gpt_destroy(&model);
             }
         }
-        adamw_free(&wopt);
-        gpt_destroy(&whole);
+        for (int c = 0; c < V; c++) {
+            adamw_free(&wopt[c]);
+            gpt_destroy(&whole[c]);
+        }
     } else if (grid->tp == 1 && grid->pp == 1 && grid->rank == 0) {
-        ckpt_save(rundir, z->m, &full, st);
+        ckpt_save(rundir, z[0].m, &full[0], st);
     }
     ls_comm_barrier(&grid->world_comm); /* nobody reads `latest` before it exists */
-    if (z->stage > 0) adamw_free(&full);
-    zero_params_release(z, 0);
+    for (int c = 0; c < V; c++) {
+        if (z[c].stage > 0) adamw_free(&full[c]);
+        zero_params_release(&z[c], 0);
+    }
 }
 
-/* Resume: every rank reads the whole checkpoint and keeps its slices. */
+/* Resume: every rank reads the whole checkpoint and keeps its slices of its
+ * chunks' layers. */
 static void load_checkpoint(const char *rundir, int64_t step, ZeroEngine *z, AdamW *opt,
                             TrainState *st) {
     zero_params_full(z, 0);
@@ -259,10 +274,14 @@ int trainer_run(const TrainOpts *o) {
         A = (int)(G / ((long)B * grid.dp));
     }
 
+    int V = grid.pp > 1 ? o->virtual_stages : 1; /* model chunks on this rank */
+    if (o->virtual_stages > 1 && grid.pp == 1)
+        ls_fatal("--virtual-stages %d needs --pp > 1 (and --pp-schedule interleaved)", o->virtual_stages);
+    if (V > PIPE_MAX_CHUNKS) ls_fatal("--virtual-stages %d: at most %d", V, PIPE_MAX_CHUNKS);
     if (grid.pp > 1) {
-        if (cfg->num_layers % grid.pp)
-            ls_fatal("--pp %d does not divide the model's %d layers (each stage holds L/pp layers)",
-                     grid.pp, cfg->num_layers);
+        if (cfg->num_layers % (grid.pp * V))
+            ls_fatal("--pp %d x --virtual-stages %d does not divide the model's %d layers (each model "
+                     "stage holds L/(pp V) layers)", grid.pp, V, cfg->num_layers);
         if (o->zero > 1)
             ls_fatal("--zero %d with --pp %d: pipeline parallelism composes with ZeRO stages 0 and 1 "
                      "(as in Megatron-LM); use --zero 1", o->zero, grid.pp);
@@ -295,25 +314,31 @@ int trainer_run(const TrainOpts *o) {
     }
 
     /* ---- model and optimizer */
-    Gpt m;
-    int layer_lo, layer_hi; /* this pipeline stage's layers */
-    pipe_stage_layers(cfg->num_layers, grid.pp, grid.pp_rank, &layer_lo, &layer_hi);
-    gpt_create_ex(&m, cfg, layer_lo, layer_hi, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
-    tp_attach(&m, &gp->tp_comm, o->sp);
-    m.recompute = o->recompute;
-    ZeroEngine z;
-    zero_init(&z, &m, &gp->dp_comm, o->zero, (size_t)(o->bucket_mb * 1048576.0 / 4.0));
+    /* this rank's model chunks: chunk c is model stage c*pp + pp_rank of
+     * pp*V (V = 1 but for the interleaved schedule); each with its ZeRO
+     * engine and AdamW state */
+    Gpt mm[PIPE_MAX_CHUNKS], *mp[PIPE_MAX_CHUNKS];
+    ZeroEngine zz[PIPE_MAX_CHUNKS];
+    AdamW oo[PIPE_MAX_CHUNKS];
+    for (int c = 0; c < V; c++) {
+        int lo, hi;
+        pipe_stage_layers(cfg->num_layers, grid.pp * V, c * grid.pp + grid.pp_rank, &lo, &hi);
+        gpt_create_ex(&mm[c], cfg, lo, hi, grid.tp, grid.tp_rank, zero_model_ownership(o->zero));
+        tp_attach(&mm[c], &gp->tp_comm, o->sp);
+        mm[c].recompute = o->recompute;
+        mp[c] = &mm[c];
+        zero_init(&zz[c], &mm[c], &gp->dp_comm, o->zero, (size_t)(o->bucket_mb * 1048576.0 / 4.0));
+        adamw_init(&oo[c], zero_optimizer_len(&zz[c]));
+    }
     Pipeline pipe;
-    if (grid.pp > 1) pipe_init(&pipe, gp, &m, (LsPipeKind)o->pp_schedule, A, B, T);
-    AdamW opt;
-    adamw_init(&opt, zero_optimizer_len(&z));
+    if (grid.pp > 1) pipe_init(&pipe, gp, mp, V, (LsPipeKind)o->pp_schedule, A, B, T);
     TrainState st;
     memset(&st, 0, sizeof st);
     long start = 0;
     if (o->resume) {
         int64_t s = ckpt_latest(o->resume);
         if (s < 0) ls_fatal("nothing to resume in '%s': no 'latest' checkpoint pointer", o->resume);
-        load_checkpoint(o->resume, s, &z, &opt, &st);
+        for (int c = 0; c < V; c++) load_checkpoint(o->resume, s, &zz[c], &oo[c], &st);
         ckpt_check_data(&st, &train, o->resume);
         long st_G = (long)st.B * st.grad_accum * (st.dp ? st.dp : 1);
         if (st_G != G || st.T != T || st.shuffle != o->shuffle || st.data_seed != o->seed)
@@ -329,10 +354,12 @@ int trainer_run(const TrainOpts *o) {
         ls_info("resuming from %s at step %ld (data position: sequence %lld)", o->resume, start,
                 (long long)st.next_seq);
     } else {
-        zero_params_full(&z, 0);
-        if (o->init) gpt_load(&m, o->init);
-        else gpt_init_random(&m, o->seed);
-        zero_params_release(&z, 1);
+        for (int c = 0; c < V; c++) {
+            zero_params_full(&zz[c], 0);
+            if (o->init) gpt_load(&mm[c], o->init);
+            else gpt_init_random(&mm[c], o->seed);
+            zero_params_release(&zz[c], 1);
+        }
     }
     st.B = B;
     st.T = T;
@@ -344,7 +371,7 @@ int trainer_run(const TrainOpts *o) {
     /* ---- start-up report */
     double flops_tok = gpt_flops_per_token(cfg, T);
     double peak = o->peak_gflops > 0 ? o->peak_gflops : ls_peak_gflops_cached(ls_cpu_threads(), 1);
-    gpt_ensure_acts(&m, B, T);
+    for (int c = 0; c < V; c++) gpt_ensure_acts(&mm[c], B, T);
     ls_info("model: %d layers, dim %d, %d heads, max seq %d, vocab %d (padded %d): %.3f M parameters",
             cfg->num_layers, cfg->channels, cfg->num_heads, cfg->max_seq_len, cfg->vocab_size,
             cfg->padded_vocab_size, gpt_num_params(cfg) / 1e6);
@@ -352,7 +379,7 @@ int trainer_run(const TrainOpts *o) {
     if (grid.dp > 1 || o->zero)
         ls_info("data parallel: ZeRO stage %d over %d ranks, %d gradient buckets (>= %.1f MiB, "
                 "started during the backward pass), slice %zu of %zu floats per rank",
-                o->zero, grid.dp, z.nbuckets, o->bucket_mb, z.hi - z.lo, z.n);
+                o->zero, grid.dp, zz[0].nbuckets, o->bucket_mb, zz[0].hi - zz[0].lo, zz[0].n);
     LsTrace trace;
     if (o->trace) { /* a common time origin: right after a barrier */
         ls_comm_barrier(&gp->world_comm);
@@ -366,13 +393,13 @@ int trainer_run(const TrainOpts *o) {
     }
     double bubble_theory = 0;
     if (grid.pp > 1) {
-        LsPipeConfig pc = {(LsPipeKind)o->pp_schedule, grid.pp, A, 1, LS_PIPE_BLOCKING};
+        LsPipeConfig pc = {(LsPipeKind)o->pp_schedule, grid.pp, A, V, LS_PIPE_BLOCKING};
         bubble_theory = ls_pipe_bubble_fraction(&pc);
-        ls_info("pipeline parallel: %d stages of %d layers, schedule %s, %d micro-batches per step; "
-                "bubble (P-1)/m = %.3f of the compute time; stage %d holds %d micro-batches' "
-                "activations at most", grid.pp, cfg->num_layers / grid.pp,
+        ls_info("pipeline parallel: %d stages x %d chunks of %d layers, schedule %s, %d micro-batches "
+                "per step; bubble (P-1)/(m V) = %.3f of the compute time; stage %d holds %d "
+                "micro-batch chunks' activations at most", grid.pp, V, cfg->num_layers / (grid.pp * V),
                 ls_pipe_kind_name((LsPipeKind)o->pp_schedule), A, bubble_theory, grid.pp_rank,
-                m.nslots);
+                ls_pipe_max_in_flight(&pc, grid.pp_rank));
     }
     if (grid.tp > 1)
         ls_info("tensor parallel: %d ranks, %d heads and %d MLP columns each, vocabulary rows %d; "
@@ -385,14 +412,20 @@ int trainer_run(const TrainOpts *o) {
             (unsigned long long)ls_loader_ntokens(&train), o->shuffle ? "on" : "off",
             have_val ? ", val: " : "", have_val ? o->val_data : "");
     {
-        ZeroMemory me;
-        zero_memory(&z, &me);
+        ZeroMemory me = {0}, mc;
+        size_t acts = 0;
+        for (int c = 0; c < V; c++) {
+            zero_memory(&zz[c], &mc);
+            me.params += mc.params, me.grads += mc.grads, me.optimizer += mc.optimizer;
+            me.buffers += mc.buffers, me.window = mc.window;
+            acts += gpt_act_bytes_held(&mm[c]);
+        }
         ls_info("memory (rank 0): params %.1f MiB, grads %.1f MiB, AdamW %.1f MiB, activations "
                 "%.1f MiB, buffers %.1f MiB (+ shm window %.1f MiB)", me.params / 1048576.0,
-                me.grads / 1048576.0, me.optimizer / 1048576.0, gpt_act_bytes_held(&m) / 1048576.0,
+                me.grads / 1048576.0, me.optimizer / 1048576.0, acts / 1048576.0,
                 me.buffers / 1048576.0, me.window / 1048576.0);
     }
-    if (o->memory_report) memory_report(&z, &m, gp, A, o->bucket_mb);
+    if (o->memory_report) memory_report(&zz[0], &mm[0], gp, A, o->bucket_mb);
     ls_info("cpu: %s, %d threads, %s", ls_cpu_model_name(), ls_cpu_threads(), ls_blas_describe());
     ls_info("MFU: model FLOPs 6N + 12*L*C*T = %.3g per token (PaLM), peak %.1f GFLOP/s (%s)",
             flops_tok, peak, o->peak_gflops > 0 ? "--peak-gflops" : "measured fp32 FMA probe");
@@ -421,16 +454,16 @@ int trainer_run(const TrainOpts *o) {
         long tp_calls0[LS_OP_KINDS];
         memcpy(tp_calls0, gp->tp_comm.calls, sizeof tp_calls0);
         double tp_bytes0 = gp->tp_comm.bytes_sent;
-        zero_begin_step(&z);
+        for (int c = 0; c < V; c++) zero_begin_step(&zz[c]);
         double loss_sum = 0.0;
         if (grid.pp > 1) {
             /* the schedule runs the A micro-batches through the stages; the
              * data-parallel reduction waits for the tied embedding's sum */
             BatchCtx bc = {&train, step, G, B, grid.dp, grid.dp_rank, x, y};
-            zero_begin_micro(&z, 0);
+            for (int c = 0; c < V; c++) zero_begin_micro(&zz[c], 0);
             loss_sum = pipe_step(&pipe, pipe_batch, &bc, dloss);
             pipe_tie_embedding_grads(&pipe);
-            zero_reduce_now(&z);
+            for (int c = 0; c < V; c++) zero_reduce_now(&zz[c]);
             loss_sum = ls_comm_allreduce_sum_double(&gp->pp_comm, loss_sum); /* the last stage's */
         }
         for (int j = 0; j < (grid.pp > 1 ? 0 : A); j++) {
@@ -438,22 +471,24 @@ int trainer_run(const TrainOpts *o) {
              * takes the r-th B of each round (B*dp sequences per round) */
             uint64_t seq = (uint64_t)step * G + (uint64_t)j * B * grid.dp + (uint64_t)grid.dp_rank * B;
             ls_loader_get(&train, seq, B, x, y);
-            zero_begin_micro(&z, j == A - 1);
+            zero_begin_micro(&zz[0], j == A - 1);
             double tf = ls_now_s();
-            float l = gpt_forward(&m, x, y, B, T);
+            float l = gpt_forward(&mm[0], x, y, B, T);
             loss_sum += (double)l * B * T; /* sum of token losses */
             double tb = ls_now_s();
-            gpt_backward(&m, dloss);
+            gpt_backward(&mm[0], dloss);
             if (o->trace) {
                 ls_trace_add(&trace, "forward", 0, tf, tb, "F mb %d", j);
                 ls_trace_add(&trace, "backward", 0, tb, ls_now_s(), "B mb %d", j);
             }
-            zero_end_backward(&z);
+            zero_end_backward(&zz[0]);
         }
         /* the mean over all G*T tokens of the global batch, never a mean of means */
         double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
         /* the tied wte counts once: on the first stage */
-        double sq = zero_grad_sq_sum(&z, &gp->tp_comm, grid.pp > 1 && grid.pp_rank > 0 && m.lay.has_head);
+        double sq = 0;
+        for (int c = 0; c < V; c++)
+            sq += zero_grad_sq_sum(&zz[c], &gp->tp_comm, grid.pp > 1 && mm[c].lay.has_head && !mm[c].lay.has_embed);
         double norm = sqrt(grid.pp > 1 ? ls_comm_allreduce_sum_double(&gp->pp_comm, sq) : sq);
         if (!isfinite(loss) || !isfinite(norm))
         {
@@ -462,12 +497,16 @@ int trainer_run(const TrainOpts *o) {
             ls_fatal("step %ld: loss %g, gradient norm %g is not finite; stopping without saving it "
                      "(%s; lower --lr or use --grad-clip)", step + 1, loss, norm, saved);
         }
-        ZeroSlice sl = zero_update_slice(&z);
-        grad_clip_scale(sl.grads, sl.hi - sl.lo, norm, o->grad_clip);
         hp.lr = lr_at(o->schedule, o->lr, o->lr_min, o->warmup, step, o->steps);
         double to = ls_now_s();
-        adamw_step_range(&opt, &m.lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
-        zero_end_step(&z);
+        double wait_s = 0;
+        for (int c = 0; c < V; c++) {
+            ZeroSlice sl = zero_update_slice(&zz[c]);
+            grad_clip_scale(sl.grads, sl.hi - sl.lo, norm, o->grad_clip);
+            adamw_step_range(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
+            zero_end_step(&zz[c]);
+            wait_s += zz[c].wait_s;
+        }
         if (o->trace) ls_trace_add(&trace, "optimizer", 0, to, ls_now_s(), "AdamW step %ld", step + 1);
         double dt = ls_now_s() - t0;
 
@@ -489,7 +528,7 @@ int trainer_run(const TrainOpts *o) {
         sm.tp_allgathers = gp->tp_comm.calls[LS_OP_ALLGATHER] - tp_calls0[LS_OP_ALLGATHER];
         sm.tp_reduce_scatters = gp->tp_comm.calls[LS_OP_REDUCE_SCATTER] - tp_calls0[LS_OP_REDUCE_SCATTER];
         sm.tp_bytes = gp->tp_comm.bytes_sent - tp_bytes0;
-        sm.comm_wait_ms = z.wait_s * 1e3;
+        sm.comm_wait_ms = wait_s * 1e3;
         sm.pp_bubble = -1;
         if (grid.pp > 1) { /* the slowest stage's idle time / its compute time */
             sm.pp_bubble = ls_comm_allreduce_max_double(&gp->pp_comm, pipe_bubble(&pipe));
@@ -497,7 +536,7 @@ int trainer_run(const TrainOpts *o) {
         }
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))
             sm.val_loss = grid.pp > 1 ? eval_loss_with(pipe_eval_forward, &pipe, &val, B, T, o->val_batches)
-                                      : eval_loss(&m, &val, B, T, o->val_batches);
+                                      : eval_loss(&mm[0], &val, B, T, o->val_batches);
         if (grid.rank == 0 && o->print_every > 0 &&
             ((step + 1) % o->print_every == 0 || step == start || step + 1 == o->steps || sm.val_loss >= 0))
             metrics_print_line(&sm);
@@ -507,7 +546,7 @@ int trainer_run(const TrainOpts *o) {
         st.next_seq = (int64_t)(step + 1) * G;
         ckpt_bind_data(&st, &train);
         if (o->out && o->save_every > 0 && (step + 1) % o->save_every == 0) {
-            save_checkpoint(o->out, &z, &opt, &st, gp);
+            save_checkpoint(o->out, V, zz, oo, &st, gp);
             last_saved = step + 1;
         }
         /* a signal may reach the ranks at different steps: stop together */
@@ -522,7 +561,7 @@ int trainer_run(const TrainOpts *o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (o->out && last_saved != end && end > start) {
-        save_checkpoint(o->out, &z, &opt, &st, gp);
+        save_checkpoint(o->out, V, zz, oo, &st, gp);
         last_saved = end;
     }
     if (end < o->steps)
@@ -547,9 +586,11 @@ int trainer_run(const TrainOpts *o) {
     if (jsonl) fclose(jsonl);
     ls_free(x);
     ls_free(y);
-    adamw_free(&opt);
-    zero_free(&z);
-    gpt_destroy(&m);
+    for (int c = 0; c < V; c++) {
+        adamw_free(&oo[c]);
+        zero_free(&zz[c]);
+        gpt_destroy(&mm[c]);
+    }
     if (have_val) ls_loader_free(&val);
     ls_loader_free(&train);
     return 0;

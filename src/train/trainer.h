@@ -27,6 +27,7 @@ typedef struct {
     int sp;             /* sequence parallelism over the tensor-parallel group */
     int recompute;      /* GPT_RECOMPUTE_* (gpt.h) */
     int pp_schedule;    /* LsPipeKind (pipeline_schedule.h), with grid->pp > 1 */
+    int virtual_stages; /* V: model chunks per pipeline rank (interleaved schedule) */
     const char *trace;  /* Chrome trace-event file of the steps (NULL: none) */
     double bucket_mb;   /* gradient bucket size, MiB */
     int memory_report;  /* print every rank's memory, measured and predicted */
