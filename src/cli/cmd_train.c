@@ -58,6 +58,8 @@ static void usage(FILE *f) {
             "  --beta1 X --beta2 X --eps X   (defaults 0.9, 0.95, 1e-8)\n"
             "  --weight-decay X    (default 0.1)\n"
             "  --grad-clip X       clip the global gradient norm to X; 0 = off (default 1.0)\n"
+            "  --max-skips K       a step whose loss or gradient is not finite is skipped (no update,\n"
+            "                      counted); K in a row stop the run, naming the tensor (default 3)\n"
             "\n"
             "model source (default: fresh GPT-2 initialisation):\n"
             "  --init FILE         start from an llm.c GPT-2 fp32 model file (magic 20240326)\n"
@@ -169,6 +171,7 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--beta2")) o.beta2 = (float)ls_double_arg(argc, argv, &i, 0, 0.999999);
         else if (ls_flag(a, "--eps")) o.eps = (float)ls_double_arg(argc, argv, &i, 1e-30, 1);
         else if (ls_flag(a, "--weight-decay")) o.weight_decay = (float)ls_double_arg(argc, argv, &i, 0, 10);
+        else if (ls_flag(a, "--max-skips")) o.max_skips = (int)ls_int_arg(argc, argv, &i, 1, 1 << 30);
         else if (ls_flag(a, "--grad-clip")) o.grad_clip = (float)ls_double_arg(argc, argv, &i, 0, 1e30);
         else if (ls_flag(a, "--val-every")) o.val_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30), val_every_set = 1;
         else if (ls_flag(a, "--val-batches")) o.val_batches = (int)ls_int_arg(argc, argv, &i, 1, 1 << 20);

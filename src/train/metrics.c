@@ -36,6 +36,7 @@ void metrics_write_json(FILE *f, const StepMetrics *s) {
                "\"tp_reduce_scatters\": %ld, \"tp_bytes\": %.0f",
             s->comm_bytes, s->comm_wait_ms, s->tp_allreduces, s->tp_allgathers, s->tp_reduce_scatters,
             s->tp_bytes);
+    if (s->skipped > 0) fprintf(f, ", \"skipped\": %ld", s->skipped);
     if (s->pp_bubble > 0)
         fprintf(f, ", \"pp_bubble\": %.4f, \"pp_bubble_theory\": %.4f", s->pp_bubble, s->pp_bubble_theory);
     if (s->val_loss >= 0) fprintf(f, ", \"val_loss\": %.7g", s->val_loss);

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/blas_setup.h"
@@ -67,6 +68,7 @@ void train_opts_defaults(TrainOpts *o) {
     o->eps = 1e-8f;
     o->weight_decay = 0.1f;
     o->grad_clip = 1.0f;
+    o->max_skips = 3;
     o->warmup = 0;
     o->schedule = LR_COSINE;
     o->val_every = 0;
@@ -251,6 +253,49 @@ static void pipe_batch(void *ctx, int mb, const int32_t **tokens, const int32_t 
     ls_loader_get(c->ld, seq, c->B, c->x, c->y);
     *tokens = c->x;
     *targets = c->y;
+}
+
+/* LLMSCALE_FAULT_NAN_STEP=N poisons one gradient at step N (N+: every step
+ * from N): fault injection for the tests of the non-finite guard. */
+static long fault_nan_step(int *every) {
+    const char *e = getenv("LLMSCALE_FAULT_NAN_STEP");
+    if (!e || !*e) return 0;
+    char *end;
+    long n = strtol(e, &end, 10);
+    *every = *end == '+';
+    if (n < 1 || (*end && strcmp(end, "+"))) ls_fatal("LLMSCALE_FAULT_NAN_STEP='%s' must be N or N+", e);
+    return n;
+}
+
+/* The first tensor (canonical order: kind, then layer) with a non-finite
+ * reduced gradient on any rank, as "fcw of layer 3", or "loss only". */
+static void bad_gradient_name(ZeroEngine *z, int V, LsGrid *g, char *buf, size_t n) {
+    int L = z[0].m->cfg.num_layers;
+    double code = 1e300;
+    for (int c = 0; c < V; c++) {
+        ZeroSlice sl = zero_update_slice(&z[c]);
+        const GptLayout *lay = &z[c].m->lay;
+        for (int i = 0; i < lay->ntensors; i++) {
+            const GptTensor *t = &lay->tensors[i];
+            size_t a = t->offset, b = t->offset + (size_t)t->rows * t->cols;
+            if (a < sl.lo) a = sl.lo;
+            if (b > sl.hi) b = sl.hi;
+            for (size_t j = a; j < b; j++)
+                if (!isfinite(sl.grads[j - sl.lo])) {
+                    double k = (double)t->kind * (L + 1) + (t->layer + 1);
+                    if (k < code) code = k;
+                    break;
+                }
+        }
+    }
+    code = -ls_comm_allreduce_max_double(&g->world_comm, -code);
+    if (code >= 1e300) {
+        snprintf(buf, n, "gradients finite: the loss");
+        return;
+    }
+    int kind = (int)(code / (L + 1)), layer = (int)code % (L + 1) - 1;
+    if (layer >= 0) snprintf(buf, n, "first non-finite gradient: %s of layer %d", GPT_TENSOR_NAMES[kind], layer);
+    else snprintf(buf, n, "first non-finite gradient: %s", GPT_TENSOR_NAMES[kind]);
 }
 
 static double pipe_eval_forward(void *ctx, const int32_t *x, const int32_t *y, int B, int T) {
@@ -445,6 +490,10 @@ int trainer_run(const TrainOpts *o) {
     AdamWParams hp = {0, o->beta1, o->beta2, o->eps, o->weight_decay};
     float dloss = 1.0f / ((float)G * T); /* d(mean over the global batch)/d(token loss) */
     long last_saved = o->resume ? start : -1;
+    long skipped = 0;
+    int skipped_in_row = 0;
+    int fault_every = 0;
+    long fault_step = fault_nan_step(&fault_every);
     long end = (o->stop_at > 0 && o->stop_at < o->steps) ? o->stop_at : o->steps;
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
@@ -485,22 +534,35 @@ int trainer_run(const TrainOpts *o) {
         }
         /* the mean over all G*T tokens of the global batch, never a mean of means */
         double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
+        if (fault_step > 0 && step + 1 >= fault_step && (fault_every || step + 1 == fault_step) && grid.rank == 0)
+            zero_update_slice(&zz[0]).grads[0] = NAN; /* LLMSCALE_FAULT_NAN_STEP (tests) */
         /* the tied wte counts once: on the first stage */
         double sq = 0;
         for (int c = 0; c < V; c++)
             sq += zero_grad_sq_sum(&zz[c], &gp->tp_comm, grid.pp > 1 && mm[c].lay.has_head && !mm[c].lay.has_embed);
         double norm = sqrt(grid.pp > 1 ? ls_comm_allreduce_sum_double(&gp->pp_comm, sq) : sq);
-        if (!isfinite(loss) || !isfinite(norm))
-        {
-            char saved[64] = "no checkpoint was written";
-            if (last_saved >= 0) snprintf(saved, sizeof saved, "last checkpoint: step %ld", last_saved);
-            ls_fatal("step %ld: loss %g, gradient norm %g is not finite; stopping without saving it "
-                     "(%s; lower --lr or use --grad-clip)", step + 1, loss, norm, saved);
+        int skip = !isfinite(loss) || !isfinite(norm);
+        if (skip) { /* leave the parameters and AdamW state as they are */
+            char what[96];
+            bad_gradient_name(zz, V, gp, what, sizeof what);
+            skipped++;
+            if (++skipped_in_row >= o->max_skips) {
+                char saved[64] = "no checkpoint was written";
+                if (last_saved >= 0) snprintf(saved, sizeof saved, "last checkpoint: step %ld", last_saved);
+                ls_fatal("step %ld: loss %g, gradient norm %g (%s) not finite for %d steps in a row "
+                         "(--max-skips %d); stopping without saving (%s; lower --lr or use --grad-clip)",
+                         step + 1, loss, norm, what, skipped_in_row, o->max_skips, saved);
+            }
+            ls_warn("step %ld: loss %g, gradient norm %g (%s) not finite: update skipped (%d in a row, "
+                    "%ld in this run; --max-skips %d stops the run)", step + 1, loss, norm, what,
+                    skipped_in_row, skipped, o->max_skips);
+        } else {
+            skipped_in_row = 0;
         }
         hp.lr = lr_at(o->schedule, o->lr, o->lr_min, o->warmup, step, o->steps);
         double to = ls_now_s();
         double wait_s = 0;
-        for (int c = 0; c < V; c++) {
+        for (int c = 0; c < V && !skip; c++) {
             ZeroSlice sl = zero_update_slice(&zz[c]);
             grad_clip_scale(sl.grads, sl.hi - sl.lo, norm, o->grad_clip);
             adamw_step_range(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
@@ -529,6 +591,7 @@ int trainer_run(const TrainOpts *o) {
         sm.tp_reduce_scatters = gp->tp_comm.calls[LS_OP_REDUCE_SCATTER] - tp_calls0[LS_OP_REDUCE_SCATTER];
         sm.tp_bytes = gp->tp_comm.bytes_sent - tp_bytes0;
         sm.comm_wait_ms = wait_s * 1e3;
+        sm.skipped = skipped;
         sm.pp_bubble = -1;
         if (grid.pp > 1) { /* the slowest stage's idle time / its compute time */
             sm.pp_bubble = ls_comm_allreduce_max_double(&gp->pp_comm, pipe_bubble(&pipe));
