@@ -17,6 +17,8 @@ run() {
     else
         fail=$((fail + 1))
         echo "FAIL  $name ($(( $(date +%s) - start )) s)"
+        # the failing checks first (a long log's tail may not show them)
+        grep -E '^(FAIL|not ok)' "$LOGS/$name.log" | head -10 | sed 's/^/    ! /'
         sed 's/^/      /' "$LOGS/$name.log" | tail -40
     fi
 }

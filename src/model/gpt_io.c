@@ -1,6 +1,7 @@
 /* gpt_io.c - see gpt_io.h. */
 #include "gpt_io.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "../core/error.h"
@@ -93,6 +94,18 @@ void gpt_read_canonical(const GptLayout *lay, float *flat, FILE *f, const char *
             continue;
         }
         ls_fread_exact(full, sizeof(float) * (size_t)r * k, f, path, what);
+        /* A NaN or Inf can only come from corruption or a diverged run; training
+         * from it would skip every step, so refuse the file here, by name. */
+        for (size_t i = 0; i < (size_t)r * k; i++)
+            if (!isfinite(full[i])) {
+                if (layer >= 0)
+                    ls_fatal("%s '%s': %s of layer %d holds a non-finite value (NaN or Inf) at "
+                             "element %zu: the file is corrupt or was saved from a diverged run",
+                             what, path, GPT_TENSOR_NAMES[kind], layer, i);
+                ls_fatal("%s '%s': %s holds a non-finite value (NaN or Inf) at element %zu: the "
+                         "file is corrupt or was saved from a diverged run",
+                         what, path, GPT_TENSOR_NAMES[kind], i);
+            }
         gpt_shard_extract(lay, t, full, flat + t->offset);
     }
     ls_free(full);
