@@ -43,6 +43,7 @@ run unit-tensor-parallel build/tests/test_tensor_parallel
 run tensor-parallel sh tests/test_tensor_parallel.sh build/llmscale
 run pipeline sh tests/test_pipeline.sh build/llmscale
 run nonfinite sh tests/test_nonfinite.sh build/llmscale
+run resume-auto sh tests/test_resume_auto.sh build/llmscale
 run unit-pipeline-schedule build/tests/test_pipeline_schedule
 run unit-trace      build/tests/test_trace
 run p2p             sh tests/test_p2p.sh build/tests/test_p2p

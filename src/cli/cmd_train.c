@@ -64,6 +64,8 @@ static void usage(FILE *f) {
             "model source (default: fresh GPT-2 initialisation):\n"
             "  --init FILE         start from an llm.c GPT-2 fp32 model file (magic 20240326)\n"
             "  --resume RUNDIR     continue the newest checkpoint in RUNDIR exactly where it stopped\n"
+            "  --resume auto       continue --out RUNDIR from its newest complete, verified checkpoint\n"
+            "                      (warning about any newer broken one), or start the run if it has none\n"
             "\n"
             "parallel layout (under mpirun; dp = processes / tp):\n"
             "  --tp T              tensor parallelism (Megatron): each layer split over T ranks (heads,\n"
@@ -208,7 +210,11 @@ int cmd_train(int argc, char **argv) {
     else if (!strcmp(sched, "constant")) o.schedule = LR_CONSTANT;
     else ls_fatal("--lr-schedule: '%s' must be cosine or constant", sched);
     if (!o.data) ls_fatal("no training data: give --data DIR|FILE|GLOB (make some with 'llmscale prepare')");
-    if (o.init && o.resume) ls_fatal("--init and --resume exclude each other (resume already has a model)");
+    int resume_auto = o.resume && !strcmp(o.resume, "auto");
+    if (o.init && o.resume && !resume_auto)
+        ls_fatal("--init and --resume exclude each other (resume already has a model)");
+    if (resume_auto && !o.out)
+        ls_fatal("--resume auto continues the run in --out RUNDIR (or starts it): give --out");
     /* several ranks on one node share its cores: by default each takes its
      * share (OMP_NUM_THREADS or --threads override) */
     const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
@@ -239,9 +245,29 @@ int cmd_train(int argc, char **argv) {
         if (!o.val_data && o.val_every > 0) o.val_data = o.data;
     }
 
+    if (resume_auto) {
+        /* the newest complete, verified checkpoint in --out for the model a
+         * fresh run of this command would build; none: start that run */
+        GptConfig c;
+        ModelFlags mf2 = mf;
+        if (o.init) gpt_read_config(o.init, &c);
+        else model_flags_resolve(&mf2, vocab_hint, &c);
+        o.resume_step = ckpt_find_resumable(o.out, &c);
+        if (o.resume_step >= 0) {
+            o.resume = o.out;
+            o.init = NULL;
+            if (grid.rank == 0)
+                ls_info("--resume auto: continuing '%s' from its checkpoint of step %lld", o.out,
+                        (long long)o.resume_step);
+        } else {
+            o.resume = NULL;
+            if (grid.rank == 0)
+                ls_info("--resume auto: no complete checkpoint in '%s': starting a new run", o.out);
+        }
+    }
     if (o.resume || o.init) {
         if (o.resume) {
-            int64_t s = ckpt_latest(o.resume);
+            int64_t s = o.resume_step >= 0 ? o.resume_step : ckpt_latest(o.resume);
             if (s < 0) ls_fatal("nothing to resume in '%s': no checkpoint ('latest' is missing)", o.resume);
             char mpath[4096];
             ckpt_model_path(mpath, o.resume, s);

@@ -131,7 +131,15 @@ void ls_blas_setup(int argc, char **argv) {
          * relative name found through PATH or a symlink; argv[0] itself is
          * passed on unchanged, so the program still sees the name it was
          * started as. The process keeps its pid, open descriptors and
-         * environment. */
+         * environment. The link's target is exec'd rather than the link, so
+         * the process keeps its name (ps, top, pgrep show "llmscale", not
+         * "exe"); the link itself is the fallback. */
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            execv(self, av);
+        }
         execv("/proc/self/exe", av);
     }
 

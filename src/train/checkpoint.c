@@ -149,6 +149,75 @@ void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState 
     opt->t = st->adam_t;
 }
 
+int ckpt_verify(const char *rundir, int64_t step, const GptConfig *cfg, char *why, size_t nwhy) {
+    char mpath[4096], spath[4096];
+    ckpt_model_path(mpath, rundir, step);
+    state_path(spath, rundir, step);
+    GptLayout whole;
+    gpt_layout_build(&whole, cfg, 0, cfg->num_layers, 1, 0);
+    size_t n = whole.total;
+    gpt_layout_free(&whole);
+    int64_t msize = ls_file_size(mpath), ssize = ls_file_size(spath);
+    int64_t mexpect = 1024 + (int64_t)(n * sizeof(float));
+    int64_t sexpect = (int64_t)(8 + sizeof(TrainState) + 2 * n * sizeof(float) + 4);
+    if (msize != mexpect) {
+        snprintf(why, nwhy, "model file %s (%lld bytes, expected %lld)", msize < 0 ? "missing" : "has the wrong size",
+                 (long long)msize, (long long)mexpect);
+        return -1;
+    }
+    if (ssize != sexpect) {
+        snprintf(why, nwhy, "state file %s (%lld bytes, expected %lld)", ssize < 0 ? "missing" : "has the wrong size",
+                 (long long)ssize, (long long)sexpect);
+        return -1;
+    }
+    FILE *f = fopen(spath, "rb");
+    unsigned char *buf = ls_calloc((size_t)ssize, 1, "state CRC buffer");
+    size_t got = f ? fread(buf, 1, (size_t)ssize, f) : 0;
+    if (f) fclose(f);
+    uint32_t head[2], stored;
+    TrainState st;
+    memcpy(head, buf, sizeof head);
+    memcpy(&st, buf + 8, sizeof st);
+    memcpy(&stored, buf + ssize - 4, 4);
+    uint32_t crc = ls_crc32(0, buf, (size_t)ssize - 4);
+    ls_free(buf);
+    if (got != (size_t)ssize || head[0] != STATE_MAGIC || head[1] != STATE_VERSION || crc != stored) {
+        snprintf(why, nwhy, "state file fails its checksum or header");
+        return -1;
+    }
+    if (st.step != step || file_crc(mpath) != st.model_crc) {
+        snprintf(why, nwhy, "model file does not match its state file");
+        return -1;
+    }
+    return 0;
+}
+
+int64_t ckpt_find_resumable(const char *rundir, const GptConfig *cfg) {
+    DIR *d = opendir(rundir);
+    if (!d) return -1;
+    int64_t steps[64];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long long s;
+        char tail[16];
+        if (sscanf(e->d_name, "ckpt_%lld_state.bi%15s", &s, tail) == 2 && !strcmp(tail, "n") && n < 64)
+            steps[n++] = s;
+    }
+    closedir(d);
+    for (;;) { /* newest first */
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (steps[i] >= 0 && (best < 0 || steps[i] > steps[best])) best = i;
+        if (best < 0) return -1;
+        char why[256];
+        if (ckpt_verify(rundir, steps[best], cfg, why, sizeof why) == 0) return steps[best];
+        ls_warn("checkpoint of step %lld in '%s' is incomplete or corrupt (%s): ignored",
+                (long long)steps[best], rundir, why);
+        steps[best] = -1;
+    }
+}
+
 void ckpt_bind_data(TrainState *st, const LsLoader *ld) {
     st->data_tokens = ls_loader_ntokens(ld);
     st->data_windows = ld->nwindows;

@@ -48,6 +48,14 @@ void ckpt_model_path(char *buf, const char *rundir, int64_t step);
 /* Load model + optimizer + state of `step`; verifies magic, sizes, CRCs. */
 void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st);
 
+/* 0 if the checkpoint of `step` is complete and verified for a model of
+ * `cfg` (both files present with their sizes, the state's checksum, the pair's
+ * CRC link); else -1 and the reason in why. Reads both files. */
+int ckpt_verify(const char *rundir, int64_t step, const GptConfig *cfg, char *why, size_t nwhy);
+/* The newest checkpoint in rundir that verifies (warning about each newer one
+ * that does not), or -1: what `--resume auto` continues from. */
+int64_t ckpt_find_resumable(const char *rundir, const GptConfig *cfg);
+
 struct LsLoader;
 /* Record the training data's size and next_seq's epoch in st (before saving). */
 void ckpt_bind_data(TrainState *st, const struct LsLoader *ld);

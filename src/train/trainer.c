@@ -69,6 +69,7 @@ void train_opts_defaults(TrainOpts *o) {
     o->weight_decay = 0.1f;
     o->grad_clip = 1.0f;
     o->max_skips = 3;
+    o->resume_step = -1;
     o->warmup = 0;
     o->schedule = LR_COSINE;
     o->val_every = 0;
@@ -381,7 +382,7 @@ int trainer_run(const TrainOpts *o) {
     memset(&st, 0, sizeof st);
     long start = 0;
     if (o->resume) {
-        int64_t s = ckpt_latest(o->resume);
+        int64_t s = o->resume_step >= 0 ? o->resume_step : ckpt_latest(o->resume);
         if (s < 0) ls_fatal("nothing to resume in '%s': no 'latest' checkpoint pointer", o->resume);
         for (int c = 0; c < V; c++) load_checkpoint(o->resume, s, &zz[c], &oo[c], &st);
         ckpt_check_data(&st, &train, o->resume);

@@ -28,7 +28,8 @@ typedef struct {
     int recompute;      /* GPT_RECOMPUTE_* (gpt.h) */
     int pp_schedule;    /* LsPipeKind (pipeline_schedule.h), with grid->pp > 1 */
     int virtual_stages; /* V: model chunks per pipeline rank (interleaved schedule) */
-    int max_skips;      /* stop after this many non-finite steps in a row */
+    int max_skips;
+    int64_t resume_step; /* checkpoint step to resume (-1: the one `latest` names) */      /* stop after this many non-finite steps in a row */
     const char *trace;  /* Chrome trace-event file of the steps (NULL: none) */
     double bucket_mb;   /* gradient bucket size, MiB */
     int memory_report;  /* print every rank's memory, measured and predicted */
