@@ -96,6 +96,8 @@ static inline long at_row32(int W, int k, int i) { return (long)(k >> 5) * W * 3
 static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const float *src, long ls,
                        long ks, int valid) {
     if (lay == LAY_ROW32 && ks == 1) return gemm_pack_row32(dst, W, kc, kpad, src, ls, valid);
+    if (lay == LAY_F32 && ks == 1 && ls != 1 && (W == 8 || W % 16 == 0))
+        return gemm_pack_f32_t(dst, W, kc, src, ls, valid);
     switch (lay) {
     case LAY_F32: PACK(at_f32, float, AS_F32); break;
     case LAY_PAIR: PACK(at_pair, uint16_t, to_bf16); break;
@@ -219,9 +221,13 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
      * M, the roles of A and B swap. Blocks are sized for L2. */
     int split_n = p.N >= p.M;
     int W = split_n ? NR : MR, wn = split_n ? p.N : p.M, so = split_n ? p.M : p.N;
-    int blk = (wn + nth - 1) / nth;
-    blk = (blk + W - 1) / W * W;
-    if (blk > e->nb_max) blk = e->nb_max;
+    /* as few blocks as the L2 allows, their number a multiple of the thread
+     * count so that the threads finish together (2304 columns on 2 threads:
+     * 4 blocks of 576, not 960 + 960 + 384) */
+    int npan = (wn + W - 1) / W, pmax = e->nb_max / W;
+    int nb = (npan + pmax - 1) / pmax;
+    nb = (nb + nth - 1) / nth * nth;
+    int blk = (npan + nb - 1) / nb * W;
     int nblocks = (wn + blk - 1) / blk;
     int SW = split_n ? MR : NR, nshared = (so + SW - 1) / SW;
     size_t panel_s = (size_t)SW * KC * e->esz, panel_o = (size_t)W * KC * e->esz;
