@@ -125,7 +125,7 @@ int cmd_bench(int argc, char **argv) {
         x[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
         y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
     }
-    double *ms = calloc((size_t)steps, sizeof(double));
+    double *ms = calloc((size_t)steps, sizeof(double)), *cpu_ms = calloc((size_t)steps, sizeof(double));
     /* per step: forward, backward, optimizer, then the kernel phases of profile.h */
     enum { NP = 3 + LS_PROF_NPHASES };
     double *phase = calloc((size_t)steps * NP, sizeof(double));
@@ -135,7 +135,7 @@ int cmd_bench(int argc, char **argv) {
     for (int s = -1; s < steps; s++) {
         ls_prof_reset();
         ls_prof_on = 1;
-        double t0 = ls_now_s();
+        double t0 = ls_now_s(), c0 = ls_cpu_s();
         if (s < 0) gpt_zero_grad(&m); /* later steps: AdamW left the gradient zero */
         gpt_forward(&m, x, y, B, T);
         double t1 = ls_now_s();
@@ -144,10 +144,11 @@ int cmd_bench(int argc, char **argv) {
         double to = ls_prof_begin();
         adamw_step_zero_grads(&opt, &m.lay, 0, m.lay.total, m.params, m.grads, &hp);
         ls_prof_end(LS_PROF_OPTIMIZER, to);
-        double t3 = ls_now_s();
+        double t3 = ls_now_s(), c3 = ls_cpu_s();
         ls_prof_on = 0;
         if (s >= 0) {
             ms[s] = (t3 - t0) * 1e3;
+            cpu_ms[s] = (c3 - c0) * 1e3;
             phase[s] = (t1 - t0) * 1e3;
             phase[steps + s] = (t2 - t1) * 1e3;
             phase[2 * steps + s] = (t3 - t2) * 1e3;
@@ -155,6 +156,7 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     ls_sort_times(ms, (size_t)steps);
+    ls_sort_times(cpu_ms, (size_t)steps);
     for (int k = 0; k < NP; k++) ls_sort_times(phase + (size_t)k * steps, (size_t)steps);
     double med = median_sorted(ms, steps);
     double tok_s = B * T / (med / 1e3);
@@ -162,6 +164,14 @@ int cmd_bench(int argc, char **argv) {
     printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
            "MFU %.1f%% of %.1f GFLOP/s (the fp32 FMA peak)\n", med, ms[0], ms[steps - 1], steps, tok_s,
            gflops, 100.0 * gflops / peak, peak);
+    /* CPU time tells a shared machine apart: with the cores to ourselves the
+     * threads are busy nearly all of the step (idle OpenMP threads sleep). */
+    double cpu_med = median_sorted(cpu_ms, steps), share = cpu_med / (med * nth);
+    printf("cpu time: median %.1f ms per step = %.0f%% of %d cores x the step", cpu_med, 100.0 * share, nth);
+    if (share < 0.85) /* the MFU the same work would give at full speed, roughly */
+        printf(" (other processes share the cores, so the times above are inflated; MFU over CPU "
+               "time / %d: %.1f%%)", nth, 100.0 * gflops * med / (cpu_med / nth) / peak);
+    printf("\n");
     printf("steps (ms, sorted):");
     for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
     printf("\n");
@@ -188,6 +198,7 @@ int cmd_bench(int argc, char **argv) {
            100.0 * (pc.step_s * 1e3 / ms[0] - 1));
     free(phase);
     free(ms);
+    free(cpu_ms);
     free(x);
     free(y);
     adamw_free(&opt);
