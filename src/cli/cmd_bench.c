@@ -169,8 +169,9 @@ int cmd_bench(int argc, char **argv) {
     double cpu_med = median_sorted(cpu_ms, steps), share = cpu_med / (med * nth);
     printf("cpu time: median %.1f ms per step = %.0f%% of %d cores x the step", cpu_med, 100.0 * share, nth);
     if (share < 0.85) /* the MFU the same work would give at full speed, roughly */
-        printf(" (other processes share the cores, so the times above are inflated; MFU over CPU "
-               "time / %d: %.1f%%)", nth, 100.0 * gflops * med / (cpu_med / nth) / peak);
+        printf(" (threads idle, or other processes share the cores and the times above are "
+               "inflated; then MFU over CPU time / %d, roughly an idle machine's: %.1f%%)", nth,
+               100.0 * gflops * med / (cpu_med / nth) / peak);
     printf("\n");
     printf("steps (ms, sorted):");
     for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
