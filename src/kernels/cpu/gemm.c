@@ -280,7 +280,7 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                 }
             }
 #pragma omp barrier
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
             for (int b = 0; b < nblocks; b++) {
                 int w0 = b * blk, wv = wn - w0 < blk ? wn - w0 : blk, np = (wv + W - 1) / W;
                 if (split_n)
@@ -299,6 +299,13 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                             run_tile(type, e, O + panel_o * q, S + panel_s * s, kc, kpad, &p, C,
                                      w0 + q * MR, s * NR, store, tile);
                     }
+            }
+            /* the next slice repacks the shared buffer: wait until every
+             * thread is done with it (after the last slice the end of the
+             * parallel region is the wait; passive threads sleep in each
+             * barrier, and a wake-up costs tens of microseconds in a VM) */
+            if (k0 + KC < K) {
+#pragma omp barrier
             }
         }
     }
