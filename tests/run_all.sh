@@ -23,6 +23,7 @@ run() {
     fi
 }
 run unit-model      build/tests/test_model
+run unit-optimizer  build/tests/test_optimizer
 run unit-data       build/tests/test_data
 run unit-tokenizer  build/tests/test_tokenizer
 run unit-loader-ranks build/tests/test_loader_ranks

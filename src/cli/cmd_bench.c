@@ -28,11 +28,14 @@ static void usage(FILE *f) {
             "usage: llmscale bench [--model PRESET ...] [--batch B] [--seq T] [--steps N] [--threads N]\n"
             "\n"
             "Measure this machine (fp32 FMA peak, sgemm GFLOP/s, memory bandwidth) and time N\n"
-            "training steps (forward + backward + AdamW) on random tokens; prints the median step,\n"
-            "tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured fp32 FMA peak; with\n"
-            "--dtype bf16 the same fp32 denominator, so bf16 can exceed 100%%), and where the time\n"
+            "training steps (forward + backward + AdamW, which also clears the gradient for the\n"
+            "next step) on random tokens; prints the median step, tokens/s and MFU (model FLOPs\n"
+            "6N + 12*L*C*T per token / measured fp32 FMA peak; with --dtype bf16 the same fp32\n"
+            "denominator, so bf16 can exceed 100%%), and where the time\n"
             "goes: matmuls, attention, layernorm, GELU, classifier+loss, embedding, optimizer,\n"
-            "communication (median ms per phase; timers are on only in this command).\n"
+            "communication (median ms per phase; timers are on only in this command), and the\n"
+            "CPU time per step: below ~85%% of threads x step, other processes are sharing the\n"
+            "cores (or the threads idle) and an MFU over CPU time is printed as well.\n"
             "  --batch B     micro-batch (default 4)\n"
             "  --seq T       sequence length (default 64)\n"
             "  --steps N     timed steps after one warm-up step (default 5)\n"
@@ -125,7 +128,7 @@ int cmd_bench(int argc, char **argv) {
         x[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
         y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
     }
-    double *ms = calloc((size_t)steps, sizeof(double));
+    double *ms = calloc((size_t)steps, sizeof(double)), *cpu_ms = calloc((size_t)steps, sizeof(double));
     /* per step: forward, backward, optimizer, then the kernel phases of profile.h */
     enum { NP = 3 + LS_PROF_NPHASES };
     double *phase = calloc((size_t)steps * NP, sizeof(double));
@@ -135,19 +138,20 @@ int cmd_bench(int argc, char **argv) {
     for (int s = -1; s < steps; s++) {
         ls_prof_reset();
         ls_prof_on = 1;
-        double t0 = ls_now_s();
-        gpt_zero_grad(&m);
+        double t0 = ls_now_s(), c0 = ls_cpu_s();
+        if (s < 0) gpt_zero_grad(&m); /* later steps: AdamW left the gradient zero */
         gpt_forward(&m, x, y, B, T);
         double t1 = ls_now_s();
         gpt_backward(&m, 1.0f / (B * T));
         double t2 = ls_now_s();
         double to = ls_prof_begin();
-        adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
+        adamw_step_zero_grads(&opt, &m.lay, 0, m.lay.total, m.params, m.grads, &hp);
         ls_prof_end(LS_PROF_OPTIMIZER, to);
-        double t3 = ls_now_s();
+        double t3 = ls_now_s(), c3 = ls_cpu_s();
         ls_prof_on = 0;
         if (s >= 0) {
             ms[s] = (t3 - t0) * 1e3;
+            cpu_ms[s] = (c3 - c0) * 1e3;
             phase[s] = (t1 - t0) * 1e3;
             phase[steps + s] = (t2 - t1) * 1e3;
             phase[2 * steps + s] = (t3 - t2) * 1e3;
@@ -155,6 +159,7 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     ls_sort_times(ms, (size_t)steps);
+    ls_sort_times(cpu_ms, (size_t)steps);
     for (int k = 0; k < NP; k++) ls_sort_times(phase + (size_t)k * steps, (size_t)steps);
     double med = median_sorted(ms, steps);
     double tok_s = B * T / (med / 1e3);
@@ -162,10 +167,19 @@ int cmd_bench(int argc, char **argv) {
     printf("step: median %.1f ms (min %.1f, max %.1f over %d steps) | %.0f tokens/s | %.1f GFLOP/s | "
            "MFU %.1f%% of %.1f GFLOP/s (the fp32 FMA peak)\n", med, ms[0], ms[steps - 1], steps, tok_s,
            gflops, 100.0 * gflops / peak, peak);
+    /* CPU time tells a shared machine apart: with the cores to ourselves the
+     * threads are busy nearly all of the step (idle OpenMP threads sleep). */
+    double cpu_med = median_sorted(cpu_ms, steps), share = cpu_med / (med * nth);
+    printf("cpu time: median %.1f ms per step = %.0f%% of %d cores x the step", cpu_med, 100.0 * share, nth);
+    if (share < 0.85) /* the MFU the same work would give at full speed, roughly */
+        printf(" (threads idle, or other processes share the cores and the times above are "
+               "inflated; then MFU over CPU time / %d, roughly an idle machine's: %.1f%%)", nth,
+               100.0 * gflops * med / (cpu_med / nth) / peak);
+    printf("\n");
     printf("steps (ms, sorted):");
     for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
     printf("\n");
-    printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, AdamW %.1f\n",
+    printf("phases (median ms): forward %.1f, backward %.1f, AdamW (and gradient zeroing) %.1f\n",
            median_sorted(phase, steps), median_sorted(phase + steps, steps),
            median_sorted(phase + 2 * steps, steps));
     printf("where the time goes (median ms per step, %% of the median step):\n");
@@ -176,7 +190,7 @@ int cmd_bench(int argc, char **argv) {
         printf("  %-18s %8.1f  %5.1f%%%s\n", ls_prof_name((LsProfPhase)k), v, 100.0 * v / med,
                k == LS_PROF_COMM ? "  (one process: no communication)" : "");
     }
-    printf("  %-18s %8.1f  %5.1f%%  (zero-grad, loss sum, untimed glue)\n", "other", med - accounted,
+    printf("  %-18s %8.1f  %5.1f%%  (loss sum, untimed glue)\n", "other", med - accounted,
            100.0 * (med - accounted) / med);
     /* what `llmscale plan --gpu cpu-local` predicts for this run */
     if (!have_calib) plan_calib_get(&calib, nth);
@@ -188,6 +202,7 @@ int cmd_bench(int argc, char **argv) {
            100.0 * (pc.step_s * 1e3 / ms[0] - 1));
     free(phase);
     free(ms);
+    free(cpu_ms);
     free(x);
     free(y);
     adamw_free(&opt);

@@ -17,6 +17,10 @@ extern char *openblas_get_config(void);
 extern void openblas_set_num_threads(int num_threads);
 
 #define LS_CORETYPE_CHOSEN "SkylakeX"
+/* log2 of the cycles an idle OpenBLAS worker spins before it sleeps; 4 is the
+ * smallest value OpenBLAS accepts (its default is 28, ~0.1 s) */
+#define LS_TIMEOUT_VALUE "4"
+#define LS_TIMEOUT_SETTING "OPENBLAS_THREAD_TIMEOUT=" LS_TIMEOUT_VALUE
 
 /* AVX-512 as OpenBLAS's SkylakeX kernels need it: Foundation plus the byte/
  * word, vector-length and doubleword/quadword extensions (every AVX-512 CPU
@@ -103,16 +107,18 @@ void ls_blas_setup(int argc, char **argv) {
     /* 2. OpenMP wait policy (see the header): only when the user chose
      * neither OMP_WAIT_POLICY nor libgomp's finer GOMP_SPINCOUNT. */
     int want_wait = getenv("OMP_WAIT_POLICY") == NULL && getenv("GOMP_SPINCOUNT") == NULL;
-    if (!want_core && !want_wait) return;
+    /* 3. OpenBLAS's own idle workers (see the header): unless the user chose. */
+    int want_timeout = getenv("OPENBLAS_THREAD_TIMEOUT") == NULL;
+    if (!want_core && !want_wait && !want_timeout) return;
 
     char **av = (argv != NULL && argv[0] != NULL) ? argv : argv_from_proc();
     if (av == NULL) {
         ls_warn("cannot read this program's arguments to restart it with better OpenBLAS/"
-                "OpenMP settings; set OMP_WAIT_POLICY=passive%s yourself for faster training",
-                want_core ? " and OPENBLAS_CORETYPE=SkylakeX" : "");
+                "OpenMP settings; set OMP_WAIT_POLICY=passive, " LS_TIMEOUT_SETTING "%s yourself for "
+                "faster training", want_core ? " and OPENBLAS_CORETYPE=SkylakeX" : "");
         return;
     }
-    char list[64] = "";
+    char list[96] = "";
     int ok = 1;
     if (want_core) {
         ok = ok && setenv("OPENBLAS_CORETYPE", LS_CORETYPE_CHOSEN, 1) == 0;
@@ -121,6 +127,10 @@ void ls_blas_setup(int argc, char **argv) {
     if (want_wait) {
         ok = ok && setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
         strcat(list, list[0] ? " OMP_WAIT_POLICY" : "OMP_WAIT_POLICY");
+    }
+    if (want_timeout) {
+        ok = ok && setenv("OPENBLAS_THREAD_TIMEOUT", LS_TIMEOUT_VALUE, 1) == 0;
+        strcat(list, list[0] ? " OPENBLAS_THREAD_TIMEOUT" : "OPENBLAS_THREAD_TIMEOUT");
     }
     ok = ok && setenv("LLMSCALE_BLAS_REEXEC", list, 1) == 0;
     if (ok) {
@@ -148,13 +158,11 @@ void ls_blas_setup(int argc, char **argv) {
     int e = errno;
     if (want_core) unsetenv("OPENBLAS_CORETYPE");
     if (want_wait) unsetenv("OMP_WAIT_POLICY");
+    if (want_timeout) unsetenv("OPENBLAS_THREAD_TIMEOUT");
     unsetenv("LLMSCALE_BLAS_REEXEC");
-    ls_warn("cannot restart with %s%s%s (exec /proc/self/exe: %s); set %s%s%s yourself before "
-            "starting llmscale for faster training",
-            want_core ? "OPENBLAS_CORETYPE=SkylakeX" : "", want_core && want_wait ? " and " : "",
-            want_wait ? "OMP_WAIT_POLICY=passive" : "", strerror(e),
-            want_core ? "OPENBLAS_CORETYPE=SkylakeX" : "", want_core && want_wait ? " and " : "",
-            want_wait ? "OMP_WAIT_POLICY=passive" : "");
+    ls_warn("cannot restart with %s set (exec /proc/self/exe: %s); set them yourself before "
+            "starting llmscale for faster training (OPENBLAS_CORETYPE=SkylakeX, "
+            "OMP_WAIT_POLICY=passive, " LS_TIMEOUT_SETTING ")", list, strerror(e));
 }
 
 const char *ls_blas_describe(void) {
@@ -189,9 +197,14 @@ const char *ls_blas_describe(void) {
         snprintf(wait, sizeof wait, "GOMP_SPINCOUNT=%.40s", sc);
     else
         snprintf(wait, sizeof wait, "OpenMP default wait policy");
+    const char *to = getenv("OPENBLAS_THREAD_TIMEOUT");
+    char idle[96] = "";
+    if (to != NULL)
+        snprintf(idle, sizeof idle, "; OPENBLAS_THREAD_TIMEOUT=%.20s%s", to,
+                 set_by_us("OPENBLAS_THREAD_TIMEOUT") ? " (set by llmscale)" : "");
     /* core is trimmed of trailing blanks some builds append */
     size_t cn = strcspn(core, " \t\n");
-    snprintf(out, sizeof out, "%s, core %.*s (%s); %s", lib, (int)cn, core, why, wait);
+    snprintf(out, sizeof out, "%s, core %.*s (%s); %s%s", lib, (int)cn, core, why, wait, idle);
     return out;
 }
 

@@ -1,6 +1,6 @@
 /* blas_setup.h - make OpenBLAS and OpenMP run well on this machine.
  *
- * Two settings decide how fast llmscale's matrix products run, and both are
+ * Three settings decide how fast llmscale's matrix products run, and all are
  * read by the libraries in constructors that run when they are loaded,
  * before main(); setting them inside main() is too late. ls_blas_setup()
  * therefore sets them and re-executes the program once (same pid, same
@@ -28,8 +28,18 @@
  *    parallel region then costs ~25 us more to wake them, which is small.
  *    Not set when the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT.
  *
+ * 3. OPENBLAS_THREAD_TIMEOUT=4. The other half of the same contention:
+ *    after each BLAS call OpenBLAS's idle worker keeps polling (sched_yield)
+ *    for 2^28 cycles (~0.1 s) before it sleeps, so the OpenMP kernels that
+ *    follow (AdamW, attention, GELU) share their cores with it. With 4 (2^4
+ *    cycles, the smallest value OpenBLAS accepts) it sleeps at once and the
+ *    next call wakes it (microseconds, ~100 calls per training step).
+ *    Measured on the 2-core VM, GPT-2 124M B=4 T=64, same build, same
+ *    minute: step 940 ms -> 849 ms, AdamW 130 ms -> 83 ms, attention 35 ->
+ *    24 ms. Not set when the user set it.
+ *
  * Environment:
- *   OPENBLAS_CORETYPE, OMP_WAIT_POLICY, GOMP_SPINCOUNT
+ *   OPENBLAS_CORETYPE, OMP_WAIT_POLICY, GOMP_SPINCOUNT, OPENBLAS_THREAD_TIMEOUT
  *                         a value the user set is respected.
  *   LLMSCALE_BLAS_REEXEC  set by the re-exec to the list of variables it set
  *                         (e.g. "OMP_WAIT_POLICY"), which stops a second
@@ -47,6 +57,7 @@
  *                               itself and OPENBLAS_CORETYPE is unset;
  *   OMP_WAIT_POLICY=passive     if OMP_WAIT_POLICY and GOMP_SPINCOUNT are
  *                               both unset;
+ *   OPENBLAS_THREAD_TIMEOUT=4   if it is unset;
  * and if anything, sets those and LLMSCALE_BLAS_REEXEC and execs
  * /proc/self/exe with argv; it does not return then. Otherwise (or if the
  * exec fails, which is warned about) it returns and nothing changes.
@@ -54,7 +65,8 @@
 void ls_blas_setup(int argc, char **argv);
 
 /* One line describing the BLAS and OpenMP setup in use, for logs, e.g.
- *   "OpenBLAS 0.3.21, core SkylakeX (OpenBLAS default); OMP_WAIT_POLICY=passive (set by llmscale)"
+ *   "OpenBLAS 0.3.21, core SkylakeX (OpenBLAS default); OMP_WAIT_POLICY=passive (set by llmscale);
+ *    OPENBLAS_THREAD_TIMEOUT=4 (set by llmscale)"
  *   "OpenBLAS 0.3.21, core SkylakeX (chosen by llmscale: AVX-512 detected); ..."
  *   "OpenBLAS 0.3.21, core Haswell (set by OPENBLAS_CORETYPE); OpenMP default wait policy"
  * The core name is the one OpenBLAS reports it is actually using. The string

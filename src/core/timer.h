@@ -1,4 +1,5 @@
-/* timer.h - monotonic wall-clock time, and sorting timings for medians. */
+/* timer.h - monotonic wall-clock time, process CPU time, and sorting timings
+ * for medians. */
 #ifndef LS_TIMER_H
 #define LS_TIMER_H
 #include <stdlib.h>
@@ -6,6 +7,13 @@
 static inline double ls_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time used so far by all threads of this process (user + system). */
+static inline double ls_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 

@@ -2,6 +2,7 @@
 #include "optimizer.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "../core/error.h"
@@ -24,33 +25,62 @@ void adamw_step(AdamW *o, const GptLayout *lay, float *params, const float *grad
     adamw_step_range(o, lay, 0, lay->total, params, grads, hp);
 }
 
-void adamw_step_range(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
-                      const float *grads, const AdamWParams *hp) {
+/* The update of n consecutive elements of one tensor (decay = lr * wd, or 0
+ * for biases and gains). If zero is not NULL (it is g), the gradient is
+ * cleared right after it is read, in the same pass. */
+static void update(float *p, float *m, float *v, const float *g, float *zero, long n, float b1,
+                   float b2, float lr, float eps, float decay, float c1, float c2) {
+#pragma omp simd
+    for (long j = 0; j < n; j++) {
+        float gj = g[j];
+        float mj = b1 * m[j] + (1.0f - b1) * gj;
+        float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        float pj = p[j] - decay * p[j];
+        p[j] = pj - lr * (mj / c1) / (sqrtf(vj / c2) + eps);
+        if (zero) zero[j] = 0.0f;
+    }
+}
+
+/* One parallel region for the whole range: each thread takes a contiguous
+ * share of [lo, hi) (cut at multiples of 16 floats, one cache line) and walks
+ * the tensors inside it, instead of one region per tensor (148 at GPT-2
+ * small, each waking the sleeping threads). Every element gets the same
+ * arithmetic as before, so results do not depend on the thread count. */
+static void step(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
+                 const float *grads, float *zero, const AdamWParams *hp) {
     o->t++;
     float b1 = hp->beta1, b2 = hp->beta2, lr = hp->lr, eps = hp->eps;
     float c1 = 1.0f - powf(b1, (float)o->t);
     float c2 = 1.0f - powf(b2, (float)o->t);
-    for (int i = 0; i < lay->ntensors; i++) {
-        /* the part of tensor i inside [lo, hi), in range-relative indices */
-        const GptTensor *t = &lay->tensors[i];
-        size_t t0 = t->offset, t1 = t->offset + (size_t)t->rows * t->cols;
-        size_t s0 = t0 > lo ? t0 : lo, s1 = t1 < hi ? t1 : hi;
-        if (s0 >= s1) continue;
-        float decay = t->decay ? lr * hp->weight_decay : 0.0f;
-        long n = (long)(s1 - s0);
-        float *p = params + (s0 - lo), *m = o->m + (s0 - lo), *v = o->v + (s0 - lo);
-        const float *g = grads + (s0 - lo);
-#pragma omp parallel for schedule(static)
-        for (long j = 0; j < n; j++) {
-            float gj = g[j];
-            float mj = b1 * m[j] + (1.0f - b1) * gj;
-            float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
-            m[j] = mj;
-            v[j] = vj;
-            float pj = p[j] - decay * p[j];
-            p[j] = pj - lr * (mj / c1) / (sqrtf(vj / c2) + eps);
+#pragma omp parallel
+    {
+        int nth = omp_get_num_threads(), id = omp_get_thread_num();
+        size_t lines = (hi - lo + 15) / 16;
+        size_t a = lo + lines * id / nth * 16, b = lo + lines * (id + 1) / nth * 16;
+        if (b > hi) b = hi;
+        for (int i = 0; i < lay->ntensors && a < b; i++) {
+            /* the part of tensor i inside this thread's [a, b), range-relative */
+            const GptTensor *t = &lay->tensors[i];
+            size_t t0 = t->offset, t1 = t->offset + (size_t)t->rows * t->cols;
+            size_t s0 = t0 > a ? t0 : a, s1 = t1 < b ? t1 : b;
+            if (s0 >= s1) continue;
+            size_t r = s0 - lo;
+            update(params + r, o->m + r, o->v + r, grads + r, zero ? zero + r : NULL, (long)(s1 - s0), b1,
+                   b2, lr, eps, t->decay ? lr * hp->weight_decay : 0.0f, c1, c2);
         }
     }
+}
+
+void adamw_step_range(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
+                      const float *grads, const AdamWParams *hp) {
+    step(o, lay, lo, hi, params, grads, NULL, hp);
+}
+
+void adamw_step_zero_grads(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
+                           float *grads, const AdamWParams *hp) {
+    step(o, lay, lo, hi, params, grads, grads, hp);
 }
 
 float lr_at(LrSchedule s, float lr_max, float lr_min, int warmup, long step, long total) {

@@ -25,18 +25,31 @@
 #include "../../core/error.h"
 
 /* An engine: tile shape, k slice, packed layouts, micro-kernel. The k slice
- * and the B block width size the packed B block to about 1 MiB (L2). */
+ * and the block width size a thread's packed block for L2 (2 MiB per core
+ * here, also holding the shared operand).
+ *   fp32: k slices of at most 768, evened out (K = 768: one slice, so C is
+ *         written once instead of read and written three times; K = 3072:
+ *         four of 768), blocks of at most 640 KiB whatever the slice; and
+ *         each tile of C is prefetched (for writing) before its micro-kernel
+ *         runs, so C's cache misses (the weight gradient is read and written
+ *         from DRAM) overlap the arithmetic instead of following it.
+ *         Measured on the 2-core VM at the GPT-2 shapes: ~10% faster than
+ *         the previous 256-slices/960-wide blocks, dW tiles ~25% faster.
+ *   bf16: fixed slices (kc) and block widths (nb_max columns or rows). */
 typedef enum { LAY_F32, LAY_PAIR, LAY_ROW32 } Layout;
 typedef struct {
     int mr, nr, kc, nb_max, kalign; /* kalign: packed k is padded to a multiple */
     size_t esz;                     /* bytes per packed element */
     Layout la, lb;
+    int even_k;                     /* slices of K evened out, kc the largest */
+    size_t own_bytes;               /* if set: block width = own_bytes / (slice bytes) */
+    int prefetch_c;                 /* prefetch each tile of C before its kernel */
 } Engine;
 
 static const Engine engines[] = {
-    [LS_GEMM_F32] = {8, 48, 256, 960, 1, 4, LAY_F32, LAY_F32},
-    [LS_GEMM_BF16_AVX512] = {8, 48, 512, 960, 2, 2, LAY_PAIR, LAY_PAIR},
-    [LS_GEMM_BF16_AMX] = {32, 32, 768, 640, 32, 2, LAY_ROW32, LAY_PAIR},
+    [LS_GEMM_F32] = {8, 48, 768, 0, 1, 4, LAY_F32, LAY_F32, 1, 640 << 10, 1},
+    [LS_GEMM_BF16_AVX512] = {8, 48, 512, 960, 2, 2, LAY_PAIR, LAY_PAIR, 0, 0, 0},
+    [LS_GEMM_BF16_AMX] = {32, 32, 768, 640, 32, 2, LAY_ROW32, LAY_PAIR, 0, 0, 0},
 };
 
 LsGemmType gemm_resolve(LsGemmType type) {
@@ -96,6 +109,8 @@ static inline long at_row32(int W, int k, int i) { return (long)(k >> 5) * W * 3
 static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const float *src, long ls,
                        long ks, int valid) {
     if (lay == LAY_ROW32 && ks == 1) return gemm_pack_row32(dst, W, kc, kpad, src, ls, valid);
+    if (lay == LAY_F32 && ks == 1 && ls != 1 && (W == 8 || W % 16 == 0))
+        return gemm_pack_f32_t(dst, W, kc, src, ls, valid);
     switch (lay) {
     case LAY_F32: PACK(at_f32, float, AS_F32); break;
     case LAY_PAIR: PACK(at_pair, uint16_t, to_bf16); break;
@@ -163,10 +178,17 @@ typedef struct { /* one problem C (+)= A B, after the orientation is chosen */
 static void run_tile(LsGemmType type, const Engine *e, const void *a, const void *b, int kc, int kpad,
                      const Problem *p, float *C, int i0, int j0, int store, float *tile) {
     int MR = e->mr, NR = e->nr;
+    int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
+    if (e->prefetch_c) { /* one prefetchw per cache line of the tile */
+        if (p->csc == 1)
+            for (int r = 0; r < mv; r++)
+                for (int q = 0; q < nv; q += 16) __builtin_prefetch(C + (long)(i0 + r) * p->rsc + j0 + q, 1, 3);
+        else
+            for (int q = 0; q < nv; q++) __builtin_prefetch(C + (long)(j0 + q) * p->csc + i0, 1, 3);
+    }
     if (type == LS_GEMM_BF16_AMX) gemm_kernel_amx(kpad / 32, a, b, tile);
     else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile);
     else gemm_kernel_f32(kc, a, b, tile);
-    int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
     if (p->csc == 1) { /* row-major C: rows of the tile are contiguous */
         for (int r = 0; r < mv; r++) {
             float *c = C + (long)(i0 + r) * p->rsc + j0;
@@ -207,6 +229,11 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
     }
     const Engine *e = &engines[type];
     int MR = e->mr, NR = e->nr, KC = e->kc, nth = omp_get_max_threads();
+    if (e->even_k) { /* the fewest slices of at most kc, of equal length (a multiple of 16) */
+        int ns = (K + KC - 1) / KC;
+        KC = ((K + ns - 1) / ns + 15) / 16 * 16;
+    }
+    int nb_max = e->own_bytes ? (int)(e->own_bytes / ((size_t)KC * e->esz)) : e->nb_max;
     /* Orientation: C = A B, or C^T = B^T A^T when that packs the larger
      * operand through a vector packer (e.g. x W^T is run as W x^T, so the
      * weights are read along their rows and only the small x is transposed). */
@@ -219,9 +246,13 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
      * M, the roles of A and B swap. Blocks are sized for L2. */
     int split_n = p.N >= p.M;
     int W = split_n ? NR : MR, wn = split_n ? p.N : p.M, so = split_n ? p.M : p.N;
-    int blk = (wn + nth - 1) / nth;
-    blk = (blk + W - 1) / W * W;
-    if (blk > e->nb_max) blk = e->nb_max;
+    /* as few blocks as the L2 allows, their number a multiple of the thread
+     * count so that the threads finish together (2304 columns on 2 threads:
+     * 4 blocks of 576, not 960 + 960 + 384) */
+    int npan = (wn + W - 1) / W, pmax = nb_max / W > 0 ? nb_max / W : 1;
+    int nb = (npan + pmax - 1) / pmax;
+    nb = (nb + nth - 1) / nth * nth;
+    int blk = (npan + nb - 1) / nb * W;
     int nblocks = (wn + blk - 1) / blk;
     int SW = split_n ? MR : NR, nshared = (so + SW - 1) / SW;
     size_t panel_s = (size_t)SW * KC * e->esz, panel_o = (size_t)W * KC * e->esz;
@@ -249,7 +280,7 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                 }
             }
 #pragma omp barrier
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
             for (int b = 0; b < nblocks; b++) {
                 int w0 = b * blk, wv = wn - w0 < blk ? wn - w0 : blk, np = (wv + W - 1) / W;
                 if (split_n)
@@ -268,6 +299,13 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                             run_tile(type, e, O + panel_o * q, S + panel_s * s, kc, kpad, &p, C,
                                      w0 + q * MR, s * NR, store, tile);
                     }
+            }
+            /* the next slice repacks the shared buffer: wait until every
+             * thread is done with it (after the last slice the end of the
+             * parallel region is the wait; passive threads sleep in each
+             * barrier, and a wake-up costs tens of microseconds in a VM) */
+            if (k0 + KC < K) {
+#pragma omp barrier
             }
         }
     }

@@ -44,5 +44,9 @@ void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *sr
 /* np panels, pstride elements apart; `valid` lines in all */
 void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int kpad,
                     const float *src, long ks, int valid);
+/* fp32 panel [k][i] of W (8 or a multiple of 16) lines whose k values are
+ * contiguous (line i, element k at src[i*ls + k]), by 16 x 16 register
+ * transposes (AVX-512F only). */
+void gemm_pack_f32_t(float *d, int W, int kc, const float *src, long ls, int valid);
 
 #endif

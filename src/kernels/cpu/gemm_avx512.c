@@ -154,3 +154,52 @@ void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int 
             }
     }
 }
+
+/* fp32 packing of lines that run along k (x's rows, W's rows in x W^T): the
+ * k-major panel [k][i] is the transpose of the source, built from 16 x 16
+ * blocks (16 lines x 16 k) transposed in registers - four rounds of
+ * shuffles, each swapping ever larger sub-blocks (1, 2, 4, 8 elements)
+ * between pairs of rows - instead of one scalar copy per element. Lines
+ * past `valid` and k past kc are loaded as zeros (masked loads read nothing
+ * out of range); kc is the panel's full k extent (fp32 needs no k padding). */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) { /* 1 x 1 blocks: rows i, i+1 */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) /* 2 x 2 blocks: rows i..i+3 */
+        for (int j = 0; j < 2; j++) { /* j = 0: columns 4l, 4l+1 of each lane l; j = 1: 4l+2, 4l+3 */
+            r[i + 2 * j] = (__m512)_mm512_unpacklo_pd((__m512d)t[i + j], (__m512d)t[i + 2 + j]);
+            r[i + 2 * j + 1] = (__m512)_mm512_unpackhi_pd((__m512d)t[i + j], (__m512d)t[i + 2 + j]);
+        }
+    for (int i = 0; i < 16; i += 8) /* 4 x 4 blocks (128-bit lanes): rows i..i+7 */
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + 4 + j], 0x88);
+            t[i + 4 + j] = _mm512_shuffle_f32x4(r[i + j], r[i + 4 + j], 0xDD);
+        }
+    for (int j = 0; j < 8; j++) { /* 8 x 8 blocks: rows j, j+8 */
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+    }
+}
+
+void gemm_pack_f32_t(float *d, int W, int kc, const float *src, long ls, int valid) {
+    for (int i0 = 0; i0 < W; i0 += 16) {
+        int nl = W - i0 < 16 ? W - i0 : 16; /* lines in this block: 16, or 8 for W = 8 */
+        for (int k0 = 0; k0 < kc; k0 += 16) {
+            int rem = kc - k0 < 16 ? kc - k0 : 16;
+            __mmask16 m = (__mmask16)((1u << rem) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < nl && i0 + i < valid ? _mm512_maskz_loadu_ps(m, src + (long)(i0 + i) * ls + k0)
+                                                : _mm512_setzero_ps();
+            transpose16(r); /* r[k] = the 16 lines' values at k0 + k */
+            float *o = d + (long)k0 * W + i0;
+            if (nl == 16)
+                for (int k = 0; k < rem; k++) _mm512_storeu_ps(o + (long)k * W, r[k]);
+            else
+                for (int k = 0; k < rem; k++) _mm256_storeu_ps(o + (long)k * W, _mm512_castps512_ps256(r[k]));
+        }
+    }
+}
