@@ -11,7 +11,8 @@
 # of median step times (over all timed steps of all rounds), MFU against the
 # measured fp32 FMA peak, and the speed-up over PyTorch; each llmscale bench
 # run also prints `plan --gpu cpu-local`'s prediction against its measurement;
-#  3. data-parallel efficiency and the collective benchmark (bench/dp.sh).
+#  3. data-parallel efficiency and the collective benchmark (bench/dp.sh);
+#  4. plan --gpu cpu-local against measured 1-process, dp=2, tp=2 steps (bench/plan.sh).
 #   ROUNDS=2 STEPS=5 SEQS="64 256" THREADS=2 sh bench/run.sh
 set -eu
 cd "$(dirname "$0")/.."
@@ -92,3 +93,5 @@ done
 
 echo
 sh bench/dp.sh
+echo
+sh bench/plan.sh

@@ -15,6 +15,7 @@
 #include "../kernels/cpu/probe.h"
 #include "../kernels/cpu/profile.h"
 #include "../model/gpt.h"
+#include "../parallel/comm.h"
 #include "../plan/calib.h"
 #include "../plan/cost.h"
 #include "../train/optimizer.h"
@@ -39,6 +40,11 @@ static void usage(FILE *f) {
             "  --threads N   OpenMP + OpenBLAS threads (default: all cores)\n"
             "  --no-probe    skip the machine measurements\n"
             "  --no-train    skip the training steps\n"
+            "Under mpirun (mpirun -np R llmscale bench --threads t): calibrate instead for `plan --gpu\n"
+            "cpu-local --gpus R --threads t`: the R ranks measure the kernels at the same time (the\n"
+            "slowest rank's rates, sharing the cores and memory bandwidth as R training ranks do) and\n"
+            "the all-reduce between them (latency at 4 KiB, bus bandwidth at 32 MiB); rank 0 saves\n"
+            "plan-cpu-local-<R>x<t>t.txt beside the one-process file; no training steps.\n"
             "  --comm        instead: collective micro-benchmark (run under mpirun -np N): all-reduce,\n"
             "                reduce-scatter, all-gather of 4 KB .. --comm-max-mb MB (default 128),\n"
             "                algbw and busbw as nccl-tests define them; --iters K (default 5)\n"
@@ -49,6 +55,31 @@ static void usage(FILE *f) {
 
 static double median_sorted(const double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* mpirun -np R llmscale bench: the R-process calibration of cpu-local. */
+static int bench_calibrate_ranks(void) {
+    LsGrid g;
+    ls_grid_init(&g, 1, 1, 1);
+    int nth = ls_cpu_threads();
+    if (g.rank == 0)
+        printf("calibrating cpu-local for %d processes x %d threads on this host (%s)\n", g.world, nth,
+               ls_cpu_model_name());
+    PlanHw hw;
+    plan_calib_measure(&hw, nth, &g.world_comm);
+    bench_comm_calibrate(&g.world_comm, &hw);
+    if (g.rank == 0) {
+        char path[4200];
+        plan_calib_path(path, sizeof path, g.world, nth);
+        printf("per process (slowest rank): gemm_eff %.3f of %.1f GFLOP/s, update bandwidth %.1f GB/s, "
+               "element-wise %.1f GB/s, zeroing %.1f GB/s, attention %.1f GFLOP/s\n"
+               "all-reduce over %d ranks: %.2f GB/s bus bandwidth, %.1f us per step -> %s\n",
+               hw.gemm_eff, hw.peak32_tflops * 1e3, hw.hbm_gbs, hw.elem_gbs, hw.zero_gbs, hw.attn_gflops,
+               g.world, hw.intra_gbs, hw.intra_lat_us,
+               plan_calib_save(&hw, g.world, nth, path) == 0 ? path : "(no cache directory)");
+    }
+    ls_grid_finalize(&g);
+    return 0;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -78,6 +109,7 @@ int cmd_bench(int argc, char **argv) {
         ls_blas_set_threads(threads);
     }
     if (comm) return bench_comm(comm_mb, iters);
+    if (ls_mpi_launched()) return bench_calibrate_ranks();
     int nth = ls_cpu_threads();
     printf("cpu: %s, %d threads, %s\n", ls_cpu_model_name(), nth, ls_blas_describe());
     double peak = 0;
@@ -96,12 +128,12 @@ int cmd_bench(int argc, char **argv) {
                        ls_probe_gemm_gflops(engines[e], 256, 2304, 768), gemm_name(engines[e]));
         printf("memory bandwidth:      %8.1f GB/s\n", ls_probe_mem_gbs());
         /* the calibration `plan --gpu cpu-local` reads (src/plan/calib.h) */
-        plan_calib_measure(&calib, nth);
+        plan_calib_measure(&calib, nth, NULL);
         char path[4200];
-        plan_calib_path(path, sizeof path, nth);
+        plan_calib_path(path, sizeof path, 1, nth);
         printf("plan calibration:      gemm_eff %.3f, gemm_d0 %.0f, update bandwidth %.1f GB/s, "
                "element-wise %.1f GB/s, zeroing %.1f GB/s, attention %.1f GFLOP/s -> %s\n", calib.gemm_eff,
-               calib.gemm_d0, calib.hbm_gbs, calib.elem_gbs, calib.zero_gbs, calib.attn_gflops, plan_calib_save(&calib, nth, path) == 0 ? path : "(no cache directory)");
+               calib.gemm_d0, calib.hbm_gbs, calib.elem_gbs, calib.zero_gbs, calib.attn_gflops, plan_calib_save(&calib, 1, nth, path) == 0 ? path : "(no cache directory)");
         have_calib = 1;
     } else {
         peak = ls_peak_gflops_cached(nth, 0);
@@ -178,7 +210,7 @@ int cmd_bench(int argc, char **argv) {
     printf("  %-18s %8.1f  %5.1f%%  (zero-grad, loss sum, untimed glue)\n", "other", med - accounted,
            100.0 * (med - accounted) / med);
     /* what `llmscale plan --gpu cpu-local` predicts for this run */
-    if (!have_calib) plan_calib_get(&calib, nth);
+    if (!have_calib) plan_calib_get(&calib, 1, nth);
     PlanLayout lay = {1, 1, 1, 1, 0, 0, PLAN_RECOMPUTE_NONE, B, T, 1};
     PlanCost pc;
     plan_cost(&cfg, &lay, &calib, &PLAN_PREC_LLMSCALE_FP32, PLAN_ACT_LLMSCALE, 0, &pc);
