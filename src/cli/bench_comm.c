@@ -49,9 +49,11 @@ static double median_op(LsComm *c, int op, float *buf, size_t bytes, int *counts
 /* The all-reduce of the cost model, 2 (W-1)/W V / B + 2 (W-1) lat, measured
  * where each term dominates: lat from a 4 KiB all-reduce (all latency), B
  * (bus bandwidth) from a 32 MiB one, the size of a gradient bucket
- * (--bucket-mb 25 rounds up to whole tensors). The fastest of the runs, as
- * the kernel rates are: what the machine can do when no other job
- * interrupts (a rank descheduled in a barrier stalls all of them). */
+ * (--bucket-mb 25 rounds up to whole tensors). Medians, where the kernel
+ * rates are the fastest runs: a step holds many collectives, each a meeting
+ * point of all ranks, so it pays their typical time (with another job on the
+ * cores, a rank descheduled at a barrier stalls the others), while the
+ * kernels' best run is the machine's capability. */
 void bench_comm_calibrate(LsComm *c, PlanHw *hw) {
     int W = c->size;
     if (W < 2) return;
@@ -60,10 +62,8 @@ void bench_comm_calibrate(LsComm *c, PlanHw *hw) {
     for (size_t i = 0; i < big / sizeof(float); i++) buf[i] = 1e-3f * (float)(i % 1000);
     int *counts = ls_calloc((size_t)W, sizeof(int), "counts"), *displs = ls_calloc((size_t)W, sizeof(int), "displs");
     double t[15];
-    median_op(c, 0, buf, small, counts, displs, 15, t);
-    double ts = t[0];
-    median_op(c, 0, buf, big, counts, displs, 7, t);
-    double tb = t[0];
+    double ts = median_op(c, 0, buf, small, counts, displs, 15, t);
+    double tb = median_op(c, 0, buf, big, counts, displs, 7, t);
     double lat = ts / (2.0 * (W - 1));
     double busbw = 2.0 * (W - 1) / W * big / fmax(tb - 2.0 * (W - 1) * lat, 1e-9) / 1e9;
     hw->intra_gbs = hw->inter_gbs = busbw;

@@ -162,6 +162,9 @@ static double stage_mb(Ctx *x, const GptConfig *c, const PlanLayout *l, PlanActM
         elem(x, 3.0 * bs * Vp / t * 4 + 3.0 * ELEM_FWD_RW * bs * h * x->ebytes);
         *bwd_s += (x->gemm_s - g1) * 2 / 3 + (x->elem_s - e1) * 2 / 3;
         n_ar += 1; /* gradient of the LN output from the vocab-parallel logits */
+        /* vocab-parallel cross-entropy: the row max, the sum of exponentials
+         * and the target's logit, b s values each (Megatron and llmscale) */
+        return n_ar * ar + 3 * plan_allreduce_s(bs * 4, (int)t, tp_bw, tp_lat);
     }
     return n_ar * ar;
 }
