@@ -3,6 +3,7 @@
  * Machine: fp32 FMA peak (the MFU denominator), OpenBLAS sgemm at transformer
  * shapes, DRAM bandwidth. Training: full steps (forward, backward, AdamW) of a
  * model on random tokens; reports the median step, tokens/s and MFU. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "../kernels/cpu/profile.h"
 #include "../model/gpt.h"
 #include "../parallel/comm.h"
+#include "../parallel/tensor_parallel.h"
 #include "../plan/calib.h"
 #include "../plan/cost.h"
 #include "../train/optimizer.h"
@@ -29,7 +31,8 @@ static void usage(FILE *f) {
             "usage: llmscale bench [--model PRESET ...] [--batch B] [--seq T] [--steps N] [--threads N]\n"
             "\n"
             "Measure this machine (fp32 FMA peak, sgemm GFLOP/s, memory bandwidth) and time N\n"
-            "training steps (forward + backward + AdamW) on random tokens; prints the median step,\n"
+            "training steps (forward + backward + gradient norm and clipping + AdamW, as the trainer)\n"
+            "on random tokens; prints the median step,\n"
             "tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured fp32 FMA peak; with\n"
             "--dtype bf16 the same fp32 denominator, so bf16 can exceed 100%%), and where the time\n"
             "goes: matmuls, attention, layernorm, GELU, classifier+loss, embedding, optimizer,\n"
@@ -72,9 +75,9 @@ static int bench_calibrate_ranks(void) {
         char path[4200];
         plan_calib_path(path, sizeof path, g.world, nth);
         printf("per process (slowest rank): gemm_eff %.3f of %.1f GFLOP/s, update bandwidth %.1f GB/s, "
-               "element-wise %.1f GB/s, zeroing %.1f GB/s, attention %.1f GFLOP/s\n"
+               "element-wise %.1f GB/s, zeroing %.1f GB/s, gradient norm %.1f GB/s, attention %.1f GFLOP/s\n"
                "all-reduce over %d ranks: %.2f GB/s bus bandwidth, %.1f us per step -> %s\n",
-               hw.gemm_eff, hw.peak32_tflops * 1e3, hw.hbm_gbs, hw.elem_gbs, hw.zero_gbs, hw.attn_gflops,
+               hw.gemm_eff, hw.peak32_tflops * 1e3, hw.hbm_gbs, hw.elem_gbs, hw.zero_gbs, hw.norm_gbs, hw.attn_gflops,
                g.world, hw.intra_gbs, hw.intra_lat_us,
                plan_calib_save(&hw, g.world, nth, path) == 0 ? path : "(no cache directory)");
     }
@@ -132,8 +135,8 @@ int cmd_bench(int argc, char **argv) {
         char path[4200];
         plan_calib_path(path, sizeof path, 1, nth);
         printf("plan calibration:      gemm_eff %.3f, gemm_d0 %.0f, update bandwidth %.1f GB/s, "
-               "element-wise %.1f GB/s, zeroing %.1f GB/s, attention %.1f GFLOP/s -> %s\n", calib.gemm_eff,
-               calib.gemm_d0, calib.hbm_gbs, calib.elem_gbs, calib.zero_gbs, calib.attn_gflops, plan_calib_save(&calib, 1, nth, path) == 0 ? path : "(no cache directory)");
+               "element-wise %.1f GB/s, zeroing %.1f GB/s, gradient norm %.1f GB/s, attention %.1f GFLOP/s -> %s\n",
+               calib.gemm_eff, calib.gemm_d0, calib.hbm_gbs, calib.elem_gbs, calib.zero_gbs, calib.norm_gbs, calib.attn_gflops, plan_calib_save(&calib, 1, nth, path) == 0 ? path : "(no cache directory)");
         have_calib = 1;
     } else {
         peak = ls_peak_gflops_cached(nth, 0);
@@ -157,8 +160,9 @@ int cmd_bench(int argc, char **argv) {
         y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
     }
     double *ms = calloc((size_t)steps, sizeof(double));
-    /* per step: forward, backward, optimizer, then the kernel phases of profile.h */
-    enum { NP = 3 + LS_PROF_NPHASES };
+    /* per step: forward, backward, gradient norm + clipping, optimizer, then
+     * the kernel phases of profile.h */
+    enum { NP = 4 + LS_PROF_NPHASES };
     double *phase = calloc((size_t)steps * NP, sizeof(double));
     printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d, matmuls %s\n",
            cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T,
@@ -172,17 +176,23 @@ int cmd_bench(int argc, char **argv) {
         double t1 = ls_now_s();
         gpt_backward(&m, 1.0f / (B * T));
         double t2 = ls_now_s();
+        /* the trainer's step: the gradient norm, clipping at 1.0, AdamW */
+        double sq, rep;
+        tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep);
+        grad_clip_scale(m.grads, m.lay.total, sqrt(sq + rep), 1.0f);
+        double t3 = ls_now_s();
         double to = ls_prof_begin();
         adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
         ls_prof_end(LS_PROF_OPTIMIZER, to);
-        double t3 = ls_now_s();
+        double t4 = ls_now_s();
         ls_prof_on = 0;
         if (s >= 0) {
-            ms[s] = (t3 - t0) * 1e3;
+            ms[s] = (t4 - t0) * 1e3;
             phase[s] = (t1 - t0) * 1e3;
             phase[steps + s] = (t2 - t1) * 1e3;
             phase[2 * steps + s] = (t3 - t2) * 1e3;
-            for (int k = 0; k < LS_PROF_NPHASES; k++) phase[(3 + k) * steps + s] = ls_prof_sec[k] * 1e3;
+            phase[3 * steps + s] = (t4 - t3) * 1e3;
+            for (int k = 0; k < LS_PROF_NPHASES; k++) phase[(4 + k) * steps + s] = ls_prof_sec[k] * 1e3;
         }
     }
     ls_sort_times(ms, (size_t)steps);
@@ -196,18 +206,18 @@ int cmd_bench(int argc, char **argv) {
     printf("steps (ms, sorted):");
     for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
     printf("\n");
-    printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, AdamW %.1f\n",
-           median_sorted(phase, steps), median_sorted(phase + steps, steps),
-           median_sorted(phase + 2 * steps, steps));
+    printf("phases (median ms): forward %.1f (incl. zero-grad), backward %.1f, gradient norm + clipping %.1f, "
+           "AdamW %.1f\n", median_sorted(phase, steps), median_sorted(phase + steps, steps),
+           median_sorted(phase + 2 * steps, steps), median_sorted(phase + 3 * steps, steps));
     printf("where the time goes (median ms per step, %% of the median step):\n");
     double accounted = 0;
     for (int k = 0; k < LS_PROF_NPHASES; k++) {
-        double v = median_sorted(phase + (size_t)(3 + k) * steps, steps);
+        double v = median_sorted(phase + (size_t)(4 + k) * steps, steps);
         accounted += v;
         printf("  %-18s %8.1f  %5.1f%%%s\n", ls_prof_name((LsProfPhase)k), v, 100.0 * v / med,
                k == LS_PROF_COMM ? "  (one process: no communication)" : "");
     }
-    printf("  %-18s %8.1f  %5.1f%%  (zero-grad, loss sum, untimed glue)\n", "other", med - accounted,
+    printf("  %-18s %8.1f  %5.1f%%  (zero-grad, gradient norm + clipping, untimed glue)\n", "other", med - accounted,
            100.0 * (med - accounted) / med);
     /* what `llmscale plan --gpu cpu-local` predicts for this run */
     if (!have_calib) plan_calib_get(&calib, 1, nth);

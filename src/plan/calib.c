@@ -16,6 +16,8 @@
 #include "../core/timer.h"
 #include "../kernels/cpu/kernels.h"
 #include "../kernels/cpu/probe.h"
+#include "../model/gpt_layout.h"
+#include "../parallel/tensor_parallel.h"
 
 char *plan_calib_path(char *out, size_t n, int ranks, int threads) {
     char dir[4096], who[32] = "";
@@ -172,6 +174,27 @@ static double zero_gbs(void) {
     return n / best / 1e9;
 }
 
+/* The gradient norm as the trainer computes it (tp_grad_sq_parts: a
+ * double-precision sum of squares per tensor) over the parameters of four
+ * GPT-2-small layers (28 M floats), in bytes of gradient read per second. */
+static double norm_gbs(void) {
+    GptConfig cfg = {64, 128, 128, 4, 12, SUITE_C};
+    GptLayout lay;
+    gpt_layout_build(&lay, &cfg, 0, cfg.num_layers, 1, 0);
+    float *g = ls_calloc(lay.total, sizeof(float), "calibration");
+    for (size_t i = 0; i < lay.total; i++) g[i] = (float)(i % 1000) * 1e-3f;
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        double sh, rp, t0 = ls_now_s();
+        tp_grad_sq_parts(&lay, g, 0, lay.total, &sh, &rp);
+        double dt = ls_now_s() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    ls_free(g);
+    gpt_layout_free(&lay);
+    return 4.0 * lay.total / best / 1e9;
+}
+
 /* llmscale's element-wise kernels of one layer on B=4 x T=64 tokens, C=768:
  * forward two LayerNorms, two residual adds, GELU over 4C; backward GELU and
  * two LayerNorms. Returns GB/s counting the bytes the cost model charges
@@ -233,15 +256,17 @@ void plan_calib_measure(PlanHw *hw, int threads, LsComm *ranks) {
      * burst of another job's work can slow one round but rarely two apart.
      * Ranks measuring together run the same number of rounds (nobody measures
      * alone while the others have stopped). */
-    double rate = 0, bw = 0, attn = 0, eb = 0, zb = 0, prev = 0;
+    double rate = 0, bw = 0, attn = 0, eb = 0, zb = 0, nb = 0, prev = 0;
     for (int round = 0; round < 5; round++) {
-        double v[5];
+        double v[6];
         sync_ranks(ranks), v[0] = suite_gflops(n_tokens);
         sync_ranks(ranks), v[1] = stream_update_gbs(threads);
         sync_ranks(ranks), v[2] = attention_gflops();
         sync_ranks(ranks), v[3] = elementwise_gbs();
         sync_ranks(ranks), v[4] = zero_gbs();
-        for (int k = 0; k < 5; k++) v[k] = slowest(ranks, v[k]);
+        sync_ranks(ranks), v[5] = norm_gbs();
+        for (int k = 0; k < 6; k++) v[k] = slowest(ranks, v[k]);
+        if (v[5] > nb) nb = v[5];
         if (v[3] > eb) eb = v[3];
         if (v[4] > zb) zb = v[4];
         if (v[0] > rate) rate = v[0];
@@ -259,6 +284,7 @@ void plan_calib_measure(PlanHw *hw, int threads, LsComm *ranks) {
     hw->attn_gflops = attn;
     hw->elem_gbs = eb;
     hw->zero_gbs = zb;
+    hw->norm_gbs = nb;
     hw->node_cores = omp_get_num_procs();
     /* the host's aggregate bandwidth: every core streaming (one process), or
      * what the R ranks reached together */
@@ -283,6 +309,7 @@ void plan_calib_share(PlanHw *hw, int ranks, int threads) {
     hw->hbm_gbs *= mem;
     hw->elem_gbs *= mem;
     hw->zero_gbs *= mem;
+    hw->norm_gbs *= fmin(cpu, mem);
     snprintf(hw->desc, sizeof hw->desc, "this machine: %.50s, %d x %d threads (shared from 1 x %d)",
              ls_cpu_model_name(), ranks, threads, threads);
 }

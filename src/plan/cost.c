@@ -265,10 +265,11 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
         double per = p->grad_bytes + (p->master_bytes ? 2.0 * p->master_bytes + p->weight_bytes
                                                       : 2.0 * p->weight_bytes) +
                      2.0 * p->optim_bytes;
-        double gbytes = p->grad_bytes * (l->zero >= 2 ? shard : n), bw = hw->hbm_gbs * 1e9 * hw->mem_eff;
-        double zbw = hw->zero_gbs > 0 ? hw->zero_gbs * 1e9 : bw;
-        double gshard = p->grad_bytes * shard; /* clipping: the gradients the optimizer reads */
-        o->optimizer_s = (per * shard + 2 * gshard + gbytes) / bw + gbytes / zbw;
+        double bw = hw->hbm_gbs * 1e9 * hw->mem_eff;
+        double zbw = hw->zero_gbs > 0 ? hw->zero_gbs * 1e9 : bw, nbw = hw->norm_gbs > 0 ? hw->norm_gbs * 1e9 : bw;
+        double zeroed = p->grad_bytes * (l->zero >= 2 ? shard : n); /* ZeRO-2/3 keep only the shard */
+        double gshard = p->grad_bytes * shard; /* what the norm, clipping and AdamW read */
+        o->optimizer_s = (per * shard + 2 * gshard) / bw + gshard / nbw + zeroed / zbw;
     }
     o->step_s = o->compute_s + o->tp_comm_s + o->bubble_s + o->pp_comm_s + o->dp_comm_s + o->optimizer_s;
     double tokens_step = (double)dp * m * l->micro_batch * l->seq;
