@@ -69,8 +69,11 @@ static int bench_calibrate_ranks(void) {
         printf("calibrating cpu-local for %d processes x %d threads on this host (%s)\n", g.world, nth,
                ls_cpu_model_name());
     PlanHw hw;
-    plan_calib_measure(&hw, nth, &g.world_comm);
-    bench_comm_calibrate(&g.world_comm, &hw);
+    /* the data-parallel group is the whole world here (tp = pp = 1); unlike
+     * the world communicator, groups get the shared-memory collectives the
+     * trainer's gradient and tensor-parallel reductions use */
+    plan_calib_measure(&hw, nth, &g.dp_comm);
+    bench_comm_calibrate(&g.dp_comm, &hw);
     if (g.rank == 0) {
         char path[4200];
         plan_calib_path(path, sizeof path, g.world, nth);
