@@ -72,6 +72,9 @@ static int bench_calibrate_ranks(void) {
     /* the data-parallel group is the whole world here (tp = pp = 1); unlike
      * the world communicator, groups get the shared-memory collectives the
      * trainer's gradient and tensor-parallel reductions use */
+    if (ls_comm_buffer_bytes(&g.dp_comm) == 0)
+        ls_warn("bench: the ranks share no shared-memory window (not all on this host, or LLMSCALE_SHM=0): "
+                "cpu-local models processes on one host with llmscale's shared-memory collectives");
     plan_calib_measure(&hw, nth, &g.dp_comm);
     bench_comm_calibrate(&g.dp_comm, &hw);
     if (g.rank == 0) {
