@@ -95,7 +95,7 @@ static double suite_gflops(int N) {
                ls_calloc(4 * SUITE_C, sizeof(float), "calibration")};
     for (size_t i = 0; i < big; i++) s.x[i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
     for (size_t i = 0; i < wsz; i++) s.w[i] = (float)((i * 40503u) % 1000) * 1e-3f;
-    double f, t = best_time(suite_run, &s, 9);
+    double f, t = best_time(suite_run, &s, 5);
     suite_g(N, 0, &f);
     ls_free(s.x), ls_free(s.w), ls_free(s.y), ls_free(s.dx), ls_free(s.dw), ls_free(s.b), ls_free(s.db);
     return f / t / 1e9;
