@@ -16,8 +16,10 @@
 # it gives the median and the fastest of the others.
 #
 # Prints the median over rounds of the predictions against the median of the
-# runs' median steps (the error) and against the fastest step seen, and the
-# measured time blocked in collectives (comm_wait_ms). With TOL set (percent)
+# runs' median steps (the error); the lowest prediction (the calibration taken
+# in the quietest moment) against the fastest step seen (both sides as little
+# disturbed by other jobs as the rounds allowed); and the measured time
+# blocked in collectives (comm_wait_ms). With TOL set (percent)
 # the rounds stop at the first where every prediction lies within TOL% of that
 # round's range [fastest step, median step] (either the calibration or the
 # steps may be slowed by other jobs; the fastest step is the least disturbed),
@@ -93,7 +95,7 @@ while [ "$r" -lt "$ROUNDS" ]; do
 done
 
 echo "plan --gpu cpu-local vs measured, $SHAPE, B=$B x T=$T per rank ($ROUNDS rounds; medians over rounds):"
-printf "  %-26s %10s %10s %8s %10s %8s %10s\n" layout predicted measured error fastest error "in comm"
+printf "  %-26s %10s %10s %8s %10s %10s %8s %10s\n" layout predicted measured error "lowest p." fastest error "in comm"
 for lay in one dp tp; do
     case $lay in
         one) name="1 process x 2 threads" ;;
@@ -104,8 +106,8 @@ for lay in one dp tp; do
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
 p, m, c = (statistics.median(r[k] for r in rows) for k in (0, 1, 3))
-f = min(r[2] for r in rows)
-print("  %-26s %7.1f ms %7.1f ms %+7.1f%% %7.1f ms %+7.1f%% %7.1f ms" % (sys.argv[2], p, m, 100 * (p / m - 1), f, 100 * (p / f - 1), c))
+lo, f = min(r[0] for r in rows), min(r[2] for r in rows)
+print("  %-26s %7.1f ms %7.1f ms %+7.1f%% %7.1f ms %7.1f ms %+7.1f%% %7.1f ms" % (sys.argv[2], p, m, 100 * (p / m - 1), lo, f, 100 * (lo / f - 1), c))
 EOF
 done
 [ -z "${TOL:-}" ] && exit 0
