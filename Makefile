@@ -2,7 +2,8 @@
 #   make demo   install missing Debian packages, build, train a small GPT ~2 min, sample
 #   make test   install missing packages, build, run the whole test suite
 #   make bench  GPT-2 124M shape (B=4, T=64 and 256, 2 threads): per-phase times, tokens/s,
-#               MFU, fp32 and bf16, against the PyTorch reference model (bench/run.sh)
+#               MFU, fp32 and bf16, against the PyTorch reference model (bench/run.sh);
+#               dp/tp efficiency (bench/dp.sh); plan cpu-local vs measured (bench/plan.sh)
 CC      ?= gcc
 OPT     ?= -O3 -march=native -fno-math-errno
 # OpenBLAS through CBLAS (Debian's default, pthread build). BLAS_LIBS can point

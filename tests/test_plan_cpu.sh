@@ -4,8 +4,9 @@
 # must be within 35% of the measured steps, i.e. of the range from the
 # fastest to the median step (the machine is shared and noisy; `make bench`
 # reports the real error on GPT-2 124M). Then `plan --gpu cpu-local` must read that calibration and give the same prediction,
-# and it must compute dp=2 and tp=2 layouts (measured comparisons come with
-# the MPI trainer). A private cache directory keeps the user's untouched.
+# and it must compute dp=2 and tp=2 layouts from it (shared among the ranks:
+# no 2-process calibration here; tests/test_plan_layouts.sh measures those
+# layouts). A private cache directory keeps the user's untouched.
 set -u
 BIN=${1:-build/llmscale}
 T=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_plan_cpu.XXXXXX") || exit 1

@@ -12,12 +12,14 @@
  *     busbw = algbw                         send/recv
  * busbw is comparable with the link bandwidth whatever the rank count. Each
  * time is the median over iterations of the slowest rank's time. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/error.h"
 #include "../core/timer.h"
 #include "../parallel/comm.h"
+#include "../plan/calib.h"
 #include "commands.h"
 
 /* one timed collective of `bytes` on `c` (all ranks call it together) */
@@ -40,6 +42,43 @@ static double time_op(LsComm *c, int op, float *buf, size_t bytes, int *counts, 
     }
     ls_comm_wait(&req);
     return ls_comm_allreduce_max_double(c, ls_now_s() - t0);
+}
+
+/* iters times of one collective (slowest rank), sorted, after a warm-up;
+ * returns the median. */
+static double median_op(LsComm *c, int op, float *buf, size_t bytes, int *counts, int *displs, int iters,
+                        double *t) {
+    time_op(c, op, buf, bytes, counts, displs); /* warm-up: page faults, connections */
+    for (int i = 0; i < iters; i++) t[i] = time_op(c, op, buf, bytes, counts, displs);
+    ls_sort_times(t, (size_t)iters);
+    return t[iters / 2];
+}
+
+/* The all-reduce of the cost model, 2 (W-1)/W V / B + 2 (W-1) lat, measured
+ * where each term dominates: lat from a 4 KiB all-reduce (all latency), B
+ * (bus bandwidth) from a 32 MiB one, the size of a gradient bucket
+ * (--bucket-mb 25 rounds up to whole tensors). Medians, where the kernel
+ * rates are the fastest runs: a step holds many collectives, each a meeting
+ * point of all ranks, so it pays their typical time (with another job on the
+ * cores, a rank descheduled at a barrier stalls the others), while the
+ * kernels' best run is the machine's capability. */
+void bench_comm_calibrate(LsComm *c, PlanHw *hw) {
+    int W = c->size;
+    if (W < 2) return;
+    const size_t small = 4096, big = (size_t)32 << 20;
+    float *buf = ls_calloc(big / sizeof(float), sizeof(float), "benchmark buffer");
+    for (size_t i = 0; i < big / sizeof(float); i++) buf[i] = 1e-3f * (float)(i % 1000);
+    int *counts = ls_calloc((size_t)W, sizeof(int), "counts"), *displs = ls_calloc((size_t)W, sizeof(int), "displs");
+    double t[15];
+    double ts = median_op(c, 0, buf, small, counts, displs, 15, t);
+    double tb = median_op(c, 0, buf, big, counts, displs, 7, t);
+    double lat = ts / (2.0 * (W - 1));
+    double busbw = 2.0 * (W - 1) / W * big / fmax(tb - 2.0 * (W - 1) * lat, 1e-9) / 1e9;
+    hw->intra_gbs = hw->inter_gbs = busbw;
+    hw->intra_lat_us = hw->inter_lat_us = lat * 1e6;
+    ls_free(buf);
+    ls_free(counts);
+    ls_free(displs);
 }
 
 int bench_comm(int max_mb, int iters) {
@@ -65,10 +104,7 @@ int bench_comm(int max_mb, int iters) {
     ls_info("%10s  %-15s %11s %11s %11s", "size", "operation", "time us", "algbw GB/s", "busbw GB/s");
     for (size_t bytes = 4096; bytes <= max_bytes; bytes *= 2) {
         for (int op = 0; op < nops; op++) {
-            time_op(c, op, buf, bytes, counts, displs); /* warm-up: page faults, connections */
-            for (int i = 0; i < iters; i++) t[i] = time_op(c, op, buf, bytes, counts, displs);
-            ls_sort_times(t, (size_t)iters);
-            double med = t[iters / 2], alg = bytes / med / 1e9;
+            double med = median_op(c, op, buf, bytes, counts, displs, iters, t), alg = bytes / med / 1e9;
             char size[32];
             if (bytes >= (1 << 20)) snprintf(size, sizeof size, "%zu MB", bytes >> 20);
             else snprintf(size, sizeof size, "%zu KB", bytes >> 10);

@@ -3,6 +3,7 @@
  * Machine: fp32 FMA peak (the MFU denominator), OpenBLAS sgemm at transformer
  * shapes, DRAM bandwidth. Training: full steps (forward, backward, AdamW) of a
  * model on random tokens; reports the median step, tokens/s and MFU. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "../kernels/cpu/probe.h"
 #include "../kernels/cpu/profile.h"
 #include "../model/gpt.h"
+#include "../parallel/comm.h"
+#include "../parallel/tensor_parallel.h"
 #include "../plan/calib.h"
 #include "../plan/cost.h"
 #include "../train/optimizer.h"
@@ -28,10 +31,11 @@ static void usage(FILE *f) {
             "usage: llmscale bench [--model PRESET ...] [--batch B] [--seq T] [--steps N] [--threads N]\n"
             "\n"
             "Measure this machine (fp32 FMA peak, sgemm GFLOP/s, memory bandwidth) and time N\n"
-            "training steps (forward + backward + AdamW, which also clears the gradient for the\n"
-            "next step) on random tokens; prints the median step, tokens/s and MFU (model FLOPs\n"
-            "6N + 12*L*C*T per token / measured fp32 FMA peak; with --dtype bf16 the same fp32\n"
-            "denominator, so bf16 can exceed 100%%), and where the time\n"
+            "training steps (forward + backward + gradient norm and clipping + AdamW, which also\n"
+            "clears the gradient for the next step, as the trainer) on random tokens; prints the\n"
+            "median step, tokens/s and MFU (model FLOPs 6N + 12*L*C*T per token / measured fp32\n"
+            "FMA peak; with --dtype bf16 the same fp32 denominator, so bf16 can exceed 100%%), and\n"
+            "where the time\n"
             "goes: matmuls, attention, layernorm, GELU, classifier+loss, embedding, optimizer,\n"
             "communication (median ms per phase; timers are on only in this command), and the\n"
             "CPU time per step: below ~85%% of threads x step, other processes are sharing the\n"
@@ -42,6 +46,11 @@ static void usage(FILE *f) {
             "  --threads N   OpenMP + OpenBLAS threads (default: all cores)\n"
             "  --no-probe    skip the machine measurements\n"
             "  --no-train    skip the training steps\n"
+            "Under mpirun (mpirun -np R llmscale bench --threads t): calibrate instead for `plan --gpu\n"
+            "cpu-local --gpus R --threads t`: the R ranks measure the kernels at the same time (the\n"
+            "slowest rank's rates, sharing the cores and memory bandwidth as R training ranks do) and\n"
+            "the all-reduce between them (latency at 4 KiB, bus bandwidth at 32 MiB); rank 0 saves\n"
+            "plan-cpu-local-<R>x<t>t.txt beside the one-process file; no training steps.\n"
             "  --comm        instead: collective micro-benchmark (run under mpirun -np N): all-reduce,\n"
             "                reduce-scatter, all-gather, and send/recv (each rank to the next, as\n"
             "                pipeline stages do) of 4 KB .. --comm-max-mb MB (default 128),\n"
@@ -53,6 +62,37 @@ static void usage(FILE *f) {
 
 static double median_sorted(const double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* mpirun -np R llmscale bench: the R-process calibration of cpu-local. */
+static int bench_calibrate_ranks(void) {
+    LsGrid g;
+    ls_grid_init(&g, 1, 1, 1);
+    int nth = ls_cpu_threads();
+    if (g.rank == 0)
+        printf("calibrating cpu-local for %d processes x %d threads on this host (%s)\n", g.world, nth,
+               ls_cpu_model_name());
+    PlanHw hw;
+    /* the data-parallel group is the whole world here (tp = pp = 1); unlike
+     * the world communicator, groups get the shared-memory collectives the
+     * trainer's gradient and tensor-parallel reductions use */
+    if (ls_comm_buffer_bytes(&g.dp_comm) == 0)
+        ls_warn("bench: the ranks share no shared-memory window (not all on this host, or LLMSCALE_SHM=0): "
+                "cpu-local models processes on one host with llmscale's shared-memory collectives");
+    plan_calib_measure(&hw, nth, &g.dp_comm);
+    bench_comm_calibrate(&g.dp_comm, &hw);
+    if (g.rank == 0) {
+        char path[4200];
+        plan_calib_path(path, sizeof path, g.world, nth);
+        printf("per process (slowest rank): gemm_eff %.3f of %.1f GFLOP/s, update bandwidth %.1f GB/s, "
+               "element-wise %.1f GB/s, zeroing %.1f GB/s, gradient norm %.1f GB/s, attention %.1f GFLOP/s\n"
+               "all-reduce over %d ranks: %.2f GB/s bus bandwidth, %.1f us per step -> %s\n",
+               hw.gemm_eff, hw.peak32_tflops * 1e3, hw.hbm_gbs, hw.elem_gbs, hw.zero_gbs, hw.norm_gbs, hw.attn_gflops,
+               g.world, hw.intra_gbs, hw.intra_lat_us,
+               plan_calib_save(&hw, g.world, nth, path) == 0 ? path : "(no cache directory)");
+    }
+    ls_grid_finalize(&g);
+    return 0;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -82,6 +122,7 @@ int cmd_bench(int argc, char **argv) {
         ls_blas_set_threads(threads);
     }
     if (comm) return bench_comm(comm_mb, iters);
+    if (ls_mpi_launched()) return bench_calibrate_ranks();
     int nth = ls_cpu_threads();
     printf("cpu: %s, %d threads, %s\n", ls_cpu_model_name(), nth, ls_blas_describe());
     double peak = 0;
@@ -100,12 +141,12 @@ int cmd_bench(int argc, char **argv) {
                        ls_probe_gemm_gflops(engines[e], 256, 2304, 768), gemm_name(engines[e]));
         printf("memory bandwidth:      %8.1f GB/s\n", ls_probe_mem_gbs());
         /* the calibration `plan --gpu cpu-local` reads (src/plan/calib.h) */
-        plan_calib_measure(&calib, nth);
+        plan_calib_measure(&calib, nth, NULL);
         char path[4200];
-        plan_calib_path(path, sizeof path, nth);
+        plan_calib_path(path, sizeof path, 1, nth);
         printf("plan calibration:      gemm_eff %.3f, gemm_d0 %.0f, update bandwidth %.1f GB/s, "
-               "element-wise %.1f GB/s, zeroing %.1f GB/s, attention %.1f GFLOP/s -> %s\n", calib.gemm_eff,
-               calib.gemm_d0, calib.hbm_gbs, calib.elem_gbs, calib.zero_gbs, calib.attn_gflops, plan_calib_save(&calib, nth, path) == 0 ? path : "(no cache directory)");
+               "element-wise %.1f GB/s, zeroing %.1f GB/s, gradient norm %.1f GB/s, attention %.1f GFLOP/s -> %s\n",
+               calib.gemm_eff, calib.gemm_d0, calib.hbm_gbs, calib.elem_gbs, calib.zero_gbs, calib.norm_gbs, calib.attn_gflops, plan_calib_save(&calib, 1, nth, path) == 0 ? path : "(no cache directory)");
         have_calib = 1;
     } else {
         peak = ls_peak_gflops_cached(nth, 0);
@@ -129,8 +170,9 @@ int cmd_bench(int argc, char **argv) {
         y[i] = (int32_t)ls_rng_below(&r, (uint64_t)cfg.vocab_size);
     }
     double *ms = calloc((size_t)steps, sizeof(double)), *cpu_ms = calloc((size_t)steps, sizeof(double));
-    /* per step: forward, backward, optimizer, then the kernel phases of profile.h */
-    enum { NP = 3 + LS_PROF_NPHASES };
+    /* per step: forward, backward, gradient norm + clipping, optimizer, then
+     * the kernel phases of profile.h */
+    enum { NP = 4 + LS_PROF_NPHASES };
     double *phase = calloc((size_t)steps * NP, sizeof(double));
     printf("training: %d layers, dim %d, %d heads, vocab %d: %.1f M params, batch %d x %d, matmuls %s\n",
            cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, gpt_num_params(&cfg) / 1e6, B, T,
@@ -144,18 +186,24 @@ int cmd_bench(int argc, char **argv) {
         double t1 = ls_now_s();
         gpt_backward(&m, 1.0f / (B * T));
         double t2 = ls_now_s();
+        /* the trainer's step: the gradient norm, clipping at 1.0, AdamW */
+        double sq, rep;
+        tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep);
+        grad_clip_scale(m.grads, m.lay.total, sqrt(sq + rep), 1.0f);
+        double t3 = ls_now_s();
         double to = ls_prof_begin();
         adamw_step_zero_grads(&opt, &m.lay, 0, m.lay.total, m.params, m.grads, &hp);
         ls_prof_end(LS_PROF_OPTIMIZER, to);
-        double t3 = ls_now_s(), c3 = ls_cpu_s();
+        double t4 = ls_now_s(), c4 = ls_cpu_s();
         ls_prof_on = 0;
         if (s >= 0) {
-            ms[s] = (t3 - t0) * 1e3;
-            cpu_ms[s] = (c3 - c0) * 1e3;
+            ms[s] = (t4 - t0) * 1e3;
+            cpu_ms[s] = (c4 - c0) * 1e3;
             phase[s] = (t1 - t0) * 1e3;
             phase[steps + s] = (t2 - t1) * 1e3;
             phase[2 * steps + s] = (t3 - t2) * 1e3;
-            for (int k = 0; k < LS_PROF_NPHASES; k++) phase[(3 + k) * steps + s] = ls_prof_sec[k] * 1e3;
+            phase[3 * steps + s] = (t4 - t3) * 1e3;
+            for (int k = 0; k < LS_PROF_NPHASES; k++) phase[(4 + k) * steps + s] = ls_prof_sec[k] * 1e3;
         }
     }
     ls_sort_times(ms, (size_t)steps);
@@ -179,21 +227,23 @@ int cmd_bench(int argc, char **argv) {
     printf("steps (ms, sorted):");
     for (int k = 0; k < steps; k++) printf(" %.1f", ms[k]);
     printf("\n");
-    printf("phases (median ms): forward %.1f, backward %.1f, AdamW (and gradient zeroing) %.1f\n",
-           median_sorted(phase, steps), median_sorted(phase + steps, steps),
-           median_sorted(phase + 2 * steps, steps));
+    printf("phases (median ms): forward %.1f, backward %.1f, gradient norm + clipping %.1f, "
+           "AdamW (and gradient zeroing) %.1f\n", median_sorted(phase, steps),
+           median_sorted(phase + steps, steps), median_sorted(phase + 2 * steps, steps),
+           median_sorted(phase + 3 * steps, steps));
     printf("where the time goes (median ms per step, %% of the median step):\n");
     double accounted = 0;
     for (int k = 0; k < LS_PROF_NPHASES; k++) {
-        double v = median_sorted(phase + (size_t)(3 + k) * steps, steps);
+        double v = median_sorted(phase + (size_t)(4 + k) * steps, steps);
         accounted += v;
         printf("  %-18s %8.1f  %5.1f%%%s\n", ls_prof_name((LsProfPhase)k), v, 100.0 * v / med,
                k == LS_PROF_COMM ? "  (one process: no communication)" : "");
     }
-    printf("  %-18s %8.1f  %5.1f%%  (loss sum, untimed glue)\n", "other", med - accounted,
+    printf("  %-18s %8.1f  %5.1f%%  (gradient norm + clipping, loss sum, untimed glue)\n", "other",
+           med - accounted,
            100.0 * (med - accounted) / med);
     /* what `llmscale plan --gpu cpu-local` predicts for this run */
-    if (!have_calib) plan_calib_get(&calib, nth);
+    if (!have_calib) plan_calib_get(&calib, 1, nth);
     PlanLayout lay = {1, 1, 1, 1, 0, 0, PLAN_RECOMPUTE_NONE, B, T, 1};
     PlanCost pc;
     plan_cost(&cfg, &lay, &calib, &PLAN_PREC_LLMSCALE_FP32, PLAN_ACT_LLMSCALE, 0, &pc);

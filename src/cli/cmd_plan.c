@@ -297,7 +297,7 @@ int cmd_plan(int argc, char **argv) {
             ls_blas_set_threads(threads);
         }
         ls_set_quiet(json); /* progress lines go to stdout; keep the JSON alone there */
-        plan_calib_get(&hw, threads);
+        plan_calib_get(&hw, gpus, threads); /* --gpus processes on this host */
         ls_set_quiet(0);
     }
     else if (!plan_hw_lookup(gpu, &hw)) ls_fatal("unknown --gpu '%s' (known: %s)", gpu, plan_hw_names());

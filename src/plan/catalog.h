@@ -41,6 +41,16 @@ typedef struct {
     /* > 0: bandwidth of zeroing the gradient buffer (cpu-local: the model's
      * one-threaded memset); 0: hbm_gbs * mem_eff */
     double zero_gbs;
+    /* cpu-local: the host's cores and the memory bandwidth all of them reach
+     * together (in-place updates, GB/s): what ranks sharing the host divide */
+    double node_cores, node_gbs;
+    /* > 0: bytes/s of the gradient-norm pass (cpu-local: llmscale's
+     * double-precision sum of squares, bound by its add chain, not by
+     * memory); 0: hbm_gbs * mem_eff */
+    double norm_gbs;
+    /* 1: collectives are copies run by the compute cores themselves (llmscale
+     * on one CPU host): they overlap nothing, every second of them is exposed */
+    int comm_on_cores;
 } PlanHw;
 
 /* Look a chip up by name (a100-80g, a100-40g, h100, h200, v100, b200, mi250x,

@@ -91,10 +91,11 @@ static void layer_elem_bytes(const GptConfig *c, const PlanLayout *l, PlanActMod
     double b = l->micro_batch, s = l->seq, t = l->tp, a = c->num_heads;
     double probs, stored;
     if (act == PLAN_ACT_LLMSCALE) {
-        /* the model's own per-layer allocation, less the probabilities that
-         * the attention kernel (timed at its own measured rate) handles */
-        stored = (double)gpt_act_bytes(c, 1, l->micro_batch, l->seq) -
-                 (double)gpt_act_bytes(c, 0, l->micro_batch, l->seq) - b * a * s * s * 4;
+        /* the model's own per-layer allocation on a tensor-parallel rank,
+         * less the attention rows' log-sum-exps that the attention kernel
+         * (timed at its own measured rate) handles */
+        stored = (double)gpt_act_bytes_tp(c, 1, l->micro_batch, l->seq, l->tp) -
+                 (double)gpt_act_bytes_tp(c, 0, l->micro_batch, l->seq, l->tp) - b * a / t * s * 4;
         probs = 0;
     } else {
         stored = plan_act_layer_bytes_megatron(c, l->micro_batch, l->seq, l->tp, l->sp,
@@ -161,6 +162,9 @@ static double stage_mb(Ctx *x, const GptConfig *c, const PlanLayout *l, PlanActM
         elem(x, 3.0 * bs * Vp / t * 4 + 3.0 * ELEM_FWD_RW * bs * h * x->ebytes);
         *bwd_s += (x->gemm_s - g1) * 2 / 3 + (x->elem_s - e1) * 2 / 3;
         n_ar += 1; /* gradient of the LN output from the vocab-parallel logits */
+        /* vocab-parallel cross-entropy: the row max, the sum of exponentials
+         * and the target's logit, b s values each (Megatron and llmscale) */
+        return n_ar * ar + 3 * plan_allreduce_s(bs * 4, (int)t, tp_bw, tp_lat);
     }
     return n_ar * ar;
 }
@@ -233,6 +237,8 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
         bw *= hw->comm_eff;
         double G = n * p->grad_bytes, Wb = n * p->weight_bytes;
         double mb_compute = best.gemm_s + best.elem_s;
+        /* collectives run by the compute cores (cpu-local) hide behind nothing */
+        if (hw->comm_on_cores) mb_compute = best_bwd = 0;
         if (l->zero >= 3) {
             double per_mb = 2 * plan_allgather_s(Wb, dp, bw, lat) + plan_allgather_s(G, dp, bw, lat);
             o->dp_comm_total_s = m * per_mb;
@@ -250,16 +256,20 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
     /* Optimizer as memory traffic per parameter of the rank's shard: read the
      * gradient, read+write master weights (or the weights themselves), write
      * the 16-bit copy, read+write the moments; zero the gradients, read them
-     * once more for the norm. */
+     * once more for the norm and read+write them to clip (gradient clipping at
+     * 1.0, Megatron's and llmscale's default, scales them whenever the norm
+     * exceeds it, as it does through most of early training). */
     {
         double n = n_rank_max;
         double shard = l->zero >= 1 ? (double)plan_zero_shard_len((size_t)n, dp) : n;
         double per = p->grad_bytes + (p->master_bytes ? 2.0 * p->master_bytes + p->weight_bytes
                                                       : 2.0 * p->weight_bytes) +
                      2.0 * p->optim_bytes;
-        double gbytes = p->grad_bytes * (l->zero >= 2 ? shard : n), bw = hw->hbm_gbs * 1e9 * hw->mem_eff;
-        double zbw = hw->zero_gbs > 0 ? hw->zero_gbs * 1e9 : bw;
-        o->optimizer_s = (per * shard + gbytes) / bw + gbytes / zbw;
+        double bw = hw->hbm_gbs * 1e9 * hw->mem_eff;
+        double zbw = hw->zero_gbs > 0 ? hw->zero_gbs * 1e9 : bw, nbw = hw->norm_gbs > 0 ? hw->norm_gbs * 1e9 : bw;
+        double zeroed = p->grad_bytes * (l->zero >= 2 ? shard : n); /* ZeRO-2/3 keep only the shard */
+        double gshard = p->grad_bytes * shard; /* what the norm, clipping and AdamW read */
+        o->optimizer_s = (per * shard + 2 * gshard) / bw + gshard / nbw + zeroed / zbw;
     }
     o->step_s = o->compute_s + o->tp_comm_s + o->bubble_s + o->pp_comm_s + o->dp_comm_s + o->optimizer_s;
     double tokens_step = (double)dp * m * l->micro_batch * l->seq;
