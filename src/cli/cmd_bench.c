@@ -188,7 +188,7 @@ int cmd_bench(int argc, char **argv) {
         double t2 = ls_now_s();
         /* the trainer's step: the gradient norm, clipping at 1.0, AdamW */
         double sq, rep;
-        tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep);
+        tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep, 0);
         grad_clip_scale(m.grads, m.lay.total, sqrt(sq + rep), 1.0f);
         double t3 = ls_now_s();
         double to = ls_prof_begin();

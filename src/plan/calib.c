@@ -186,7 +186,7 @@ static double norm_gbs(void) {
     double best = 1e30;
     for (int rep = 0; rep < 4; rep++) {
         double sh, rp, t0 = ls_now_s();
-        tp_grad_sq_parts(&lay, g, 0, lay.total, &sh, &rp);
+        tp_grad_sq_parts(&lay, g, 0, lay.total, &sh, &rp, 0);
         double dt = ls_now_s() - t0;
         if (rep > 0 && dt < best) best = dt;
     }

@@ -94,8 +94,8 @@ static void layer_elem_bytes(const GptConfig *c, const PlanLayout *l, PlanActMod
         /* the model's own per-layer allocation on a tensor-parallel rank,
          * less the attention rows' log-sum-exps that the attention kernel
          * (timed at its own measured rate) handles */
-        stored = (double)gpt_act_bytes_tp(c, 1, l->micro_batch, l->seq, l->tp) -
-                 (double)gpt_act_bytes_tp(c, 0, l->micro_batch, l->seq, l->tp) - b * a / t * s * 4;
+        stored = (double)gpt_act_bytes_tp(c, 1, l->micro_batch, l->seq, l->tp, l->sp) -
+                 (double)gpt_act_bytes_tp(c, 0, l->micro_batch, l->seq, l->tp, l->sp) - b * a / t * s * 4;
         probs = 0;
     } else {
         stored = plan_act_layer_bytes_megatron(c, l->micro_batch, l->seq, l->tp, l->sp,
