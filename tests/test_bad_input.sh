@@ -83,8 +83,8 @@ expect_ok "control: tiny train" train_micro --out "$T/run"
 expect_ok "control: eval its checkpoint" "$BIN" eval --init "$T/run" --data "$D" --batch 2 --batches 2
 expect_ok "control: sample --tokens 5 from the run dir" "$BIN" sample --init "$T/run" --tokens 5
 expect_ok "control: sample past the max sequence (context cropped)" "$BIN" sample --init "$T/run" --tokens 40
-MODEL=$T/run/ckpt_00000002_model.bin
-STATE=$T/run/ckpt_00000002_state.bin
+MODEL=$T/run/ckpt_00000002/model.bin
+STATE=$T/run/ckpt_00000002/state.bin
 [ -f "$MODEL" ] && [ -f "$STATE" ] || echo "note: expected checkpoint files missing in $T/run"
 # a second run with another seed: same shapes, different weights; a 4-step
 # run (checkpoint of step 4); a run of another shape (3 layers)
@@ -210,23 +210,23 @@ copy_run() {
     cp -R "$T/run" "$T/$1"
 }
 copy_run r_trunc
-head -c 1000 "$STATE" >"$T/r_trunc/ckpt_00000002_state.bin"
+head -c 1000 "$STATE" >"$T/r_trunc/ckpt_00000002/state.bin"
 expect_error "train --resume truncated state" train_micro --steps 4 --resume "$T/r_trunc"
 copy_run r_empty
-: >"$T/r_empty/ckpt_00000002_state.bin"
+: >"$T/r_empty/ckpt_00000002/state.bin"
 expect_error "train --resume empty state" train_micro --steps 4 --resume "$T/r_empty"
 copy_run r_nostate
-rm -f "$T/r_nostate/ckpt_00000002_state.bin"
+rm -f "$T/r_nostate/ckpt_00000002/state.bin"
 expect_error "train --resume missing state" train_micro --steps 4 --resume "$T/r_nostate"
 copy_run r_nomodel
-rm -f "$T/r_nomodel/ckpt_00000002_model.bin"
+rm -f "$T/r_nomodel/ckpt_00000002/model.bin"
 expect_error "train --resume missing model" train_micro --steps 4 --resume "$T/r_nomodel"
 copy_run r_flip
 size=$(wc -c <"$STATE" | tr -d ' ')
-flip_byte "$T/r_flip/ckpt_00000002_state.bin" $((size / 2))
+flip_byte "$T/r_flip/ckpt_00000002/state.bin" $((size / 2))
 expect_error "train --resume state byte flipped (checksum)" train_micro --steps 4 --resume "$T/r_flip"
 copy_run r_magic
-flip_byte "$T/r_magic/ckpt_00000002_state.bin" 0
+flip_byte "$T/r_magic/ckpt_00000002/state.bin" 0
 expect_error "train --resume state wrong magic" train_micro --steps 4 --resume "$T/r_magic"
 copy_run r_garbage
 printf 'garbage\n' >"$T/r_garbage/latest"
@@ -241,17 +241,17 @@ copy_run r_ahead
 printf '9\n' >"$T/r_ahead/latest"
 expect_error "train --resume latest names a missing step" train_micro --steps 12 --resume "$T/r_ahead"
 copy_run r_swap
-cp "$T/run2/ckpt_00000002_model.bin" "$T/r_swap/ckpt_00000002_model.bin"
+cp "$T/run2/ckpt_00000002/model.bin" "$T/r_swap/ckpt_00000002/model.bin"
 expect_error "train --resume model swapped (CRC mismatch)" train_micro --steps 4 --resume "$T/r_swap"
 copy_run r_swap_state
-cp "$T/run2/ckpt_00000002_state.bin" "$T/r_swap_state/ckpt_00000002_state.bin"
+cp "$T/run2/ckpt_00000002/state.bin" "$T/r_swap_state/ckpt_00000002/state.bin"
 expect_error "train --resume state swapped (CRC mismatch)" train_micro --steps 4 --resume "$T/r_swap_state"
 copy_run r_shape
-cp "$T/run3l/ckpt_00000002_model.bin" "$T/r_shape/ckpt_00000002_model.bin"
+cp "$T/run3l/ckpt_00000002/model.bin" "$T/r_shape/ckpt_00000002/model.bin"
 expect_error "train --resume model of another shape" "$BIN" train --data "$D" --seq 16 --batch 2 --steps 4 --peak-gflops 100 --resume "$T/r_shape"
 copy_run r_mixed
-cp "$T/run4/ckpt_00000004_model.bin" "$T/r_mixed/ckpt_00000002_model.bin"
-cp "$T/run4/ckpt_00000004_state.bin" "$T/r_mixed/ckpt_00000002_state.bin"
+cp "$T/run4/ckpt_00000004/model.bin" "$T/r_mixed/ckpt_00000002/model.bin"
+cp "$T/run4/ckpt_00000004/state.bin" "$T/r_mixed/ckpt_00000002/state.bin"
 expect_error "train --resume step-4 pair renamed as step 2" train_micro --steps 6 --resume "$T/r_mixed"
 copy_run r_batch
 expect_error "train --resume with different --batch" train_micro --steps 4 --batch 4 --resume "$T/r_batch"

@@ -24,7 +24,7 @@ for k in step loss lr grad_norm ms tokens_per_s tflops mfu; do
     grep -q "\"$k\"" "$D/run/metrics.jsonl" || bad "metrics.jsonl lacks $k"
 done
 [ "$(grep -c val_loss "$D/run/metrics.jsonl")" -eq 3 ] && ok "val_loss on steps 10, 20, 30" || bad "val_loss count"
-M="$D/run/ckpt_00000030_model.bin"
+M="$D/run/ckpt_00000030/model.bin"
 "$LS" info "$M" | grep -q "layers 2, dim 32" && ok "info describes the checkpoint (llm.c format)" || bad "info model"
 "$LS" info "$D/data/train_000000.bin" > /dev/null && "$LS" info "$D/data/tokenizer.bin" > /dev/null \
     && ok "info on shard and tokenizer" || bad "info shard/tokenizer"
@@ -39,6 +39,8 @@ out=$("$LS" sample --init "$D/run" --prompt "int " --tokens 40 --seed 1)
 a=$("$LS" sample --init "$D/run" --prompt "x" --tokens 30 --temperature 0)
 b=$("$LS" sample --init "$D/run" --prompt "x" --tokens 30 --temperature 0)
 [ "$a" = "$b" ] && ok "greedy sampling is deterministic" || bad "greedy differs"
+c=$("$LS" sample --init "$D/run/ckpt_00000030" --prompt "x" --tokens 30 --temperature 0)
+[ "$a" = "$c" ] && ok "sample --init one checkpoint's directory (tokenizer from the run directory)" || bad "checkpoint dir: '$c' vs '$a'"
 # llm.c-style shard names and a glob
 cp "$D/data/train_000000.bin" "$D/tiny_train.bin"
 "$LS" train --data "$D/*_train.bin" --model micro --seq 16 --batch 2 --steps 2 --peak-gflops 100 > /dev/null \

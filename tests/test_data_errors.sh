@@ -187,7 +187,11 @@ cp -r "$T/run" "$T/run_v1"
 "$BIN" prepare --input "$T/corpus8.txt" "$T/a.txt" --tokenizer "$T/bd/tokenizer.bin" --val-fraction 0 --out "$T/bd2" >/dev/null 2>&1
 expect_error "resume on different data" "$BIN" train --data "$T/bd2" $tr_common --resume "$T/run"
 expect_ok "resume on the same data" "$BIN" train --data "$T/bd" $tr_common --resume "$T/run"
-# a version-1 state file (before the data fields) still resumes
+# a version-1 state file (before the data fields) in the flat layout of that
+# time (RUNDIR/ckpt_<S>_model.bin, _state.bin; no directory) still resumes
+mv "$T/run_v1/ckpt_00000002/model.bin" "$T/run_v1/ckpt_00000002_model.bin"
+mv "$T/run_v1/ckpt_00000002/state.bin" "$T/run_v1/ckpt_00000002_state.bin"
+rmdir "$T/run_v1/ckpt_00000002"
 /usr/bin/python3 - "$T/run_v1/ckpt_00000002_state.bin" <<'PY'
 import struct, sys, zlib
 p = sys.argv[1]
@@ -196,7 +200,7 @@ assert struct.unpack('<2I', b[:8]) == (0x4C535354, 2)
 b = struct.pack('<2I', 0x4C535354, 1) + b[8:8 + 56] + b[8 + 80:-4]
 open(p, 'wb').write(b + struct.pack('<I', zlib.crc32(b)))
 PY
-expect_ok "resume from a version-1 state file" "$BIN" train --data "$T/bd" $tr_common --resume "$T/run_v1"
+expect_ok "resume from a version-1 state file in the flat layout" "$BIN" train --data "$T/bd" $tr_common --resume "$T/run_v1"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,7 +12,7 @@
 #    (1,4,1) m = P ZeRO-1, (2,2,2) SP ZeRO-1;
 #    one process with --recompute full is bit-identical to without;
 #  - layout-free checkpoints: stop at (dp,pp,tp) = (2,2,2) ZeRO-1, resume at
-#    (1,1,1) and at (1,4,2); interleaved (1,2,2) resumed as GPipe (1,4,1):
+#    (1,1,1), (1,4,2), (4,1,2) ZeRO-1 and (1,2,4); interleaved (1,2,2) resumed as GPipe (1,4,1):
 #    the same trajectory;
 #  - validation (--val-every) through the pipeline equals one process's;
 #  - the memory report at pp=2 x tp=2 equals plan_memory's prediction (1F1B's
@@ -102,21 +102,31 @@ else
     fail "validation through the pipeline: '$b' vs one process '$a'"
 fi
 
-# checkpoints: (2,2,2) ZeRO-1 -> (1,1,1) and (1,4,2)
-hop() { # name, np1, flags1, np2, flags2
+# checkpoints: written collectively at (2,2,2) ZeRO-1 (every rank its slices),
+# resumed at (1,1,1), (1,4,2), (4,1,2) and (1,2,4)
+save() { # name, np, flags: stop a run at step 10
     rm -rf "$1"
-    $MPI -np $2 "$BIN" train $base $M4 --global-batch 8 $3 --stop-at 10 --out "$1" > "$1.a.log" 2>&1 &&
-        if [ "$4" = 1 ]; then "$BIN" train $base $M4 --global-batch 8 $5 --resume "$1" > "$1.b.log" 2>&1
-        else $MPI -np $4 "$BIN" train $base $M4 --global-batch 8 $5 --resume "$1" > "$1.b.log" 2>&1; fi
-    if [ $? -eq 0 ] && out=$($CMP "$1" ref4-g8 --lr $LR); then
-        pass "checkpoint '$3' (np $2) resumed as '$5' (np $4) equals one process"
+    $MPI -np $2 "$BIN" train $base $M4 --global-batch 8 $3 --stop-at 10 --out "$1" > "$1.a.log" 2>&1 ||
+        { fail "saving '$3' (np $2)"; tail -3 "$1.a.log"; }
+}
+hop() { # saved run, its flags, name, np, flags: resume a copy and compare
+    rm -rf "$3"
+    cp -R "$1" "$3"
+    if [ "$4" = 1 ]; then "$BIN" train $base $M4 --global-batch 8 $5 --resume "$3" > "$3.b.log" 2>&1
+    else $MPI -np $4 "$BIN" train $base $M4 --global-batch 8 $5 --resume "$3" > "$3.b.log" 2>&1; fi
+    if [ $? -eq 0 ] && out=$($CMP "$3" ref4-g8 --lr $LR); then
+        pass "checkpoint '$2' resumed as '$5' (np $4) equals one process"
     else
-        fail "checkpoint '$3' -> '$5':"; echo "$out"; tail -3 "$1.a.log" "$1.b.log"
+        fail "checkpoint '$2' -> '$5':"; echo "$out"; tail -3 "$3.b.log"
     fi
 }
-hop hopa 8 "--pp 2 --tp 2 --zero 1" 1 ""
-hop hopb 8 "--pp 2 --tp 2 --zero 1" 8 "--pp 4 --tp 2"
-hop hopc 4 "--pp 2 --tp 2 --pp-schedule interleaved --virtual-stages 2" 4 "--pp 4 --pp-schedule gpipe"
+save hop0 8 "--pp 2 --tp 2 --zero 1"
+hop hop0 "--pp 2 --tp 2 --zero 1" hopa 1 ""
+hop hop0 "--pp 2 --tp 2 --zero 1" hopb 8 "--pp 4 --tp 2"
+hop hop0 "--pp 2 --tp 2 --zero 1" hopd 8 "--tp 2 --zero 1"
+hop hop0 "--pp 2 --tp 2 --zero 1" hope 8 "--pp 2 --tp 4"
+save hopi 4 "--pp 2 --tp 2 --pp-schedule interleaved --virtual-stages 2"
+hop hopi "interleaved pp 2 tp 2" hopc 4 "--pp 4 --pp-schedule gpipe"
 
 # memory report and trace
 $MPI -np 4 "$BIN" train $base $M2 --global-batch 8 --pp 2 --tp 2 --steps 2 --memory-report \

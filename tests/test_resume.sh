@@ -21,7 +21,7 @@ if [ "$(losses "$D/straight/metrics.jsonl")" = "$(losses "$D/split/metrics.jsonl
 else
     echo "FAIL - losses differ"; paste "$D/straight/metrics.jsonl" "$D/split/metrics.jsonl" | head -20; fail=1
 fi
-if cmp -s "$D/straight/ckpt_00000010_model.bin" "$D/split/ckpt_00000010_model.bin"; then
+if cmp -s "$D/straight/ckpt_00000010/model.bin" "$D/split/ckpt_00000010/model.bin"; then
     echo "ok - final model files bit-identical"
 else
     echo "FAIL - final model files differ"; fail=1

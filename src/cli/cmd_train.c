@@ -94,7 +94,10 @@ static void usage(FILE *f) {
             "\n"
             "output:\n"
             "  --out RUNDIR        checkpoints (llm.c model file + optimizer/data state), metrics.jsonl\n"
-            "  --save-every K      also checkpoint every K steps (default: only at the end)\n"
+            "  --save-every K      also checkpoint every K steps (default: only at the end); each is a\n"
+            "                      directory RUNDIR/ckpt_<step> every rank writes its slices into,\n"
+            "                      renamed into place when complete and checksummed\n"
+            "  --keep N            keep the N newest checkpoints (default 2; 0 = all)\n"
             "  --val-every K       validation loss every K steps (default 0 = off)\n"
             "  --val-batches K     batches per validation (default 8)\n"
             "  --print-every K     human progress line every K steps (default 1)\n"
@@ -180,6 +183,7 @@ int cmd_train(int argc, char **argv) {
         else if (ls_flag(a, "--shuffle")) o.shuffle = ls_bool_arg(argc, argv, &i);
         else if (ls_flag(a, "--seed")) o.seed = (uint64_t)ls_int_arg(argc, argv, &i, 0, (1LL << 62));
         else if (ls_flag(a, "--save-every")) o.save_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
+        else if (ls_flag(a, "--keep")) o.keep = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
         else if (ls_flag(a, "--print-every")) o.print_every = (int)ls_int_arg(argc, argv, &i, 0, 1 << 30);
         else if (ls_flag(a, "--threads")) threads = (int)ls_int_arg(argc, argv, &i, 1, 4096);
         else if (ls_flag(a, "--peak-gflops")) o.peak_gflops = ls_double_arg(argc, argv, &i, 1e-3, 1e9);

@@ -129,10 +129,19 @@ void gpt_load(Gpt *m, const char *path) {
     fclose(f);
 }
 
-void gpt_save(const Gpt *m, const char *path) {
-    int32_t h[256];
-    memset(h, 0, sizeof h);
-    const GptConfig *c = &m->cfg;
+size_t gpt_canonical_offset(const GptConfig *c, int kind, int layer) {
+    size_t off = 0;
+    FOR_CANONICAL(c, k, l) {
+        if (k == kind && l == layer) return off;
+        int r, n;
+        gpt_full_shape(c, k, &r, &n);
+        off += (size_t)r * n;
+    }
+    return off; /* kind = T_NUM_KINDS: the total */
+}
+
+void gpt_model_header(const GptConfig *c, int32_t h[256]) {
+    memset(h, 0, 256 * sizeof(int32_t));
     h[0] = GPT_MODEL_MAGIC;
     h[1] = GPT_MODEL_VERSION;
     h[2] = c->max_seq_len;
@@ -141,6 +150,11 @@ void gpt_save(const Gpt *m, const char *path) {
     h[5] = c->num_heads;
     h[6] = c->channels;
     h[7] = c->padded_vocab_size;
+}
+
+void gpt_save(const Gpt *m, const char *path) {
+    int32_t h[256];
+    gpt_model_header(&m->cfg, h);
     LsAtomicFile af;
     ls_atomic_open(&af, path);
     ls_atomic_write(&af, h, sizeof h);

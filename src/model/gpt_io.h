@@ -9,6 +9,7 @@
  * llm.c reads our files and we read its fp32 ones (gpt2_124M.bin). */
 #ifndef LS_GPT_IO_H
 #define LS_GPT_IO_H
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../core/fileio.h"
@@ -29,6 +30,12 @@ void gpt_save(const Gpt *m, const char *path);
 void gpt_write_canonical(const GptLayout *lay, const float *flat, LsAtomicFile *af);
 void gpt_read_canonical(const GptLayout *lay, float *flat, FILE *f, const char *path,
                         const char *what);
+/* Floats that precede tensor (kind, layer) in canonical order (layer -1 for
+ * the non-layer tensors; kind T_NUM_KINDS: the total): where a rank writes its
+ * slices of a model or optimizer-state file. */
+size_t gpt_canonical_offset(const GptConfig *cfg, int kind, int layer);
+/* The 1024-byte header of a model file of cfg. */
+void gpt_model_header(const GptConfig *cfg, int32_t h[256]);
 /* `llmscale info` for a model file */
 void gpt_print_info(const char *path);
 

@@ -139,50 +139,58 @@ void gpt_full_shape(const GptConfig *cfg, int kind, int *rows, int *cols) {
     shard_shape(cfg, 1, kind, rows, cols);
 }
 
-/* One routine for both directions: dir = 0 copies full -> shard, 1 shard -> full. */
-static void shard_copy(const GptLayout *lay, const GptTensor *t, float *full, float *shard, int dir) {
+void gpt_shard_runs(const GptLayout *lay, const GptTensor *t, GptRunFn fn, void *ctx) {
     int fr, fc;
     gpt_full_shape(&lay->cfg, t->kind, &fr, &fc);
     int r = lay->tp_rank, tp = lay->tp, C = lay->cfg.channels;
     size_t row = (size_t)t->cols; /* floats per shard row */
-#define COPY(dst_is_shard, sh, fu, n)                                        \
-    do {                                                                     \
-        if (dir == 0) memcpy((sh), (fu), sizeof(float) * (n));               \
-        else memcpy((fu), (sh), sizeof(float) * (n));                        \
-    } while (0)
     switch (t->kind) {
     case T_QKVW:
-    case T_QKVB: {
-        int part = C / tp; /* rows of each of q, k, v on this rank */
+    case T_QKVB: { /* q, k and v each split by heads: three row blocks */
+        int part = C / tp;
         for (int j = 0; j < 3; j++)
-            COPY(1, shard + (size_t)j * part * row, full + ((size_t)j * C + (size_t)r * part) * row,
-                 (size_t)part * row);
+            fn(ctx, (size_t)j * part * row, ((size_t)j * C + (size_t)r * part) * row, (size_t)part * row);
         break;
     }
-    case T_WTE: { /* rows [r Vl, (r+1) Vl) of the file's Vp; beyond Vp: zero padding */
+    case T_WTE: { /* rows [r Vl, (r+1) Vl) of the file's Vp; beyond Vp: padding, in no file */
         long lo = (long)r * t->rows, have = fr - lo;
         if (have > t->rows) have = t->rows;
-        if (have < 0) have = 0;
-        if (have > 0) COPY(1, shard, full + (size_t)lo * row, (size_t)have * row);
-        if (dir == 0 && have < t->rows)
-            memset(shard + (size_t)have * row, 0, sizeof(float) * (size_t)(t->rows - have) * row);
+        if (have > 0) fn(ctx, 0, (size_t)lo * row, (size_t)have * row);
         break;
     }
     case T_FCW:
-    case T_FCB:
-        COPY(1, shard, full + (size_t)r * t->rows * row, (size_t)t->rows * row);
+    case T_FCB: /* column-parallel: one block of output rows */
+        fn(ctx, 0, (size_t)r * t->rows * row, (size_t)t->rows * row);
         break;
     case T_ATTPROJW:
-    case T_FCPROJW:
+    case T_FCPROJW: /* row-parallel: a block of input columns in every row */
         for (int i = 0; i < t->rows; i++)
-            COPY(1, shard + (size_t)i * t->cols, full + (size_t)i * fc + (size_t)r * t->cols,
-                 (size_t)t->cols);
+            fn(ctx, (size_t)i * t->cols, (size_t)i * fc + (size_t)r * t->cols, (size_t)t->cols);
         break;
-    default:
-        COPY(1, shard, full, (size_t)fr * fc);
+    default: /* replicated on every tensor-parallel rank */
+        fn(ctx, 0, 0, (size_t)fr * fc);
         break;
     }
-#undef COPY
+}
+
+int gpt_kind_is_replicated(int kind) {
+    return kind != T_QKVW && kind != T_QKVB && kind != T_WTE && kind != T_FCW && kind != T_FCB &&
+           kind != T_ATTPROJW && kind != T_FCPROJW;
+}
+
+typedef struct { float *full, *shard; int dir; } CopyCtx;
+static void copy_run(void *ctx, size_t shard_off, size_t full_off, size_t n) {
+    CopyCtx *c = ctx;
+    if (c->dir == 0) memcpy(c->shard + shard_off, c->full + full_off, sizeof(float) * n);
+    else memcpy(c->full + full_off, c->shard + shard_off, sizeof(float) * n);
+}
+
+/* One routine for both directions: dir = 0 copies full -> shard (vocabulary
+ * padding rows beyond the file's zeroed), 1 shard -> full. */
+static void shard_copy(const GptLayout *lay, const GptTensor *t, float *full, float *shard, int dir) {
+    if (dir == 0 && t->kind == T_WTE) memset(shard, 0, sizeof(float) * (size_t)t->rows * t->cols);
+    CopyCtx c = {full, shard, dir};
+    gpt_shard_runs(lay, t, copy_run, &c);
 }
 
 void gpt_shard_extract(const GptLayout *lay, const GptTensor *t, const float *full, float *shard) {

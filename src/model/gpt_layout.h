@@ -86,6 +86,15 @@ int gpt_vocab_rows(const GptConfig *cfg, int tp);
 
 /* Full (unsharded) shape of a tensor kind, as stored in checkpoints. */
 void gpt_full_shape(const GptConfig *cfg, int kind, int *rows, int *cols);
+/* The shard of tensor t on this rank as runs of contiguous floats: each
+ * fn(ctx, shard_off, full_off, n) says that n floats from shard_off in the
+ * shard are the whole tensor's floats from full_off (row-major full shape).
+ * Vocabulary padding rows that the whole tensor lacks are in no run. */
+typedef void (*GptRunFn)(void *ctx, size_t shard_off, size_t full_off, size_t n);
+void gpt_shard_runs(const GptLayout *lay, const GptTensor *t, GptRunFn fn, void *ctx);
+/* 1 for kinds every tensor-parallel rank holds whole (LayerNorms, wpe, the
+ * row-parallel products' biases) */
+int gpt_kind_is_replicated(int kind);
 /* Copy this rank's shard out of the full tensor (full -> shard) or back into it
  * (shard -> full). The Megatron split: qkvw/qkvb take rank r's rows of each of
  * q, k and v; fcw/fcb and wte a contiguous row range (wte's may run past the

@@ -127,50 +127,6 @@ void pipe_tie_embedding_grads(Pipeline *p) {
     ls_comm_allreduce_sum(&g->embed_comm, m->g.wte, (size_t)t->rows * t->cols);
 }
 
-int pipe_gather_model(LsGrid *g, int nchunks, Gpt *const *stage, float *const *m_,
-                      float *const *v_, Gpt *whole, float **wm, float **wv) {
-    LsComm *pc = &g->pp_comm;
-    int P = g->pp, S = P * nchunks;
-    if (g->pp_rank != 0) { /* to rank 0: each chunk's parameters, then both moments */
-        for (int c = 0; c < nchunks; c++) {
-            const float *mine[3] = {stage[c]->params, m_[c], v_[c]};
-            for (int k = 0; k < 3; k++) ls_comm_send(pc, mine[k], stage[c]->lay.total, 0, 1 + 3 * c + k);
-        }
-        return 0;
-    }
-    const GptConfig *c = &stage[0]->cfg;
-    gpt_create(whole, c, 0, c->num_layers, 1, 0);
-    *wm = ls_calloc(whole->lay.total, sizeof(float), "checkpoint AdamW m");
-    *wv = ls_calloc(whole->lay.total, sizeof(float), "checkpoint AdamW v");
-    float *dst[3] = {whole->params, *wm, *wv};
-    for (int s = 0; s < S; s++) {
-        int r = s % P, ch = s / P, lo, hi;
-        pipe_stage_layers(c->num_layers, S, s, &lo, &hi);
-        GptLayout lay;
-        gpt_layout_build(&lay, c, lo, hi, 1, 0);
-        float *buf[3];
-        for (int k = 0; k < 3; k++) {
-            if (r == 0) {
-                buf[k] = k == 0 ? stage[ch]->params : k == 1 ? m_[ch] : v_[ch];
-                continue;
-            }
-            buf[k] = ls_calloc(lay.total, sizeof(float), "checkpoint stage");
-            ls_comm_recv(pc, buf[k], lay.total, r, 1 + 3 * ch + k);
-        }
-        for (int i = 0; i < lay.ntensors; i++) {
-            const GptTensor *t = &lay.tensors[i];
-            if (s > 0 && t->kind == T_WTE) continue; /* the tied copy: stage 0's is the same */
-            const GptTensor *f = gpt_layout_find(&whole->lay, t->kind, t->layer);
-            for (int k = 0; k < 3; k++)
-                memcpy(dst[k] + f->offset, buf[k] + t->offset, sizeof(float) * (size_t)t->rows * t->cols);
-        }
-        if (r > 0)
-            for (int k = 0; k < 3; k++) ls_free(buf[k]);
-        gpt_layout_free(&lay);
-    }
-    return 1;
-}
-
 double pipe_bubble(const Pipeline *p) {
     return p->compute_s > 0 ? (p->step_s - p->compute_s) / p->compute_s : 0.0;
 }

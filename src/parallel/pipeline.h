@@ -58,14 +58,6 @@ double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss);
 double pipe_forward_loss(Pipeline *p, const int32_t *tokens, const int32_t *targets);
 /* Sum the tied wte's gradient between the first and the last stage (P > 1). */
 void pipe_tie_embedding_grads(Pipeline *p);
-/* Checkpoints: the ranks holding tensor-parallel rank 0 of data-parallel
- * replica 0 of each stage call this with the stage's whole tensors (a tp = 1
- * model of the stage's layers, its AdamW moments); world rank 0 (stage 0)
- * receives the others into `whole` (all layers, allocated here on it) and
- * the moments *wm, *wv, returning 1 there and 0 elsewhere. With V chunks per
- * rank, each rank passes its V stage models (chunk order). */
-int pipe_gather_model(LsGrid *g, int nchunks, Gpt *const *stage, float *const *m_,
-                      float *const *v_, Gpt *whole, float **wm, float **wv);
 /* Measured bubble of the last step: idle / compute time of this rank. */
 double pipe_bubble(const Pipeline *p);
 

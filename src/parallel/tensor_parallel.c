@@ -79,14 +79,6 @@ void tp_attach(Gpt *m, LsComm *tp, int sp) {
     m->tp.wait = tp_wait;
 }
 
-int tp_kind_replicated(int kind) {
-    switch (kind) {
-    case T_WTE: case T_QKVW: case T_QKVB: case T_ATTPROJW: case T_FCW: case T_FCB: case T_FCPROJW:
-        return 0;
-    default: /* wpe, LayerNorms, attprojb, fcprojb, lnf */
-        return 1;
-    }
-}
 
 void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi, double *sharded,
                       double *replicated, int skip_wte) {
@@ -101,39 +93,8 @@ void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi
         double acc = 0.0;
 #pragma omp parallel for reduction(+ : acc) schedule(static)
         for (size_t j = a; j < b; j++) acc += (double)g[j - lo] * g[j - lo];
-        s[lay->tp > 1 && tp_kind_replicated(t->kind)] += acc;
+        s[lay->tp > 1 && gpt_kind_is_replicated(t->kind)] += acc;
     }
     *sharded = s[0];
     *replicated = s[1];
-}
-
-void tp_gather_full(const GptLayout *lay, const float *local, LsComm *tp, const GptLayout *full_lay,
-                    float *full) {
-    int W = tp->size;
-    size_t n = lay->total;
-    if (n > (size_t)1 << 30) ls_fatal("a tensor-parallel shard of %zu floats is too large for MPI counts", n);
-    float *all = ls_calloc(n * (size_t)W, sizeof(float), "tensor-parallel gather (checkpoint)");
-    int *counts = ls_calloc((size_t)W, sizeof(int), "counts");
-    int *displs = ls_calloc((size_t)W, sizeof(int), "displs");
-    for (int r = 0; r < W; r++) counts[r] = (int)n, displs[r] = (int)(n * (size_t)r);
-    memcpy(all + n * (size_t)tp->rank, local, sizeof(float) * n);
-    if (W > 1) { /* counts fit int, but displacements up to W*n must too */
-        if (n * (size_t)W > (size_t)1 << 31) ls_fatal("tensor-parallel gather too large for MPI displacements");
-        LsRequest req;
-        ls_comm_iallgatherv(tp, all, counts, displs, &req);
-        ls_comm_wait(&req);
-    }
-    for (int r = 0; r < W; r++) {
-        GptLayout lr;
-        gpt_layout_build(&lr, &lay->cfg, lay->layer_begin, lay->layer_end, W, r);
-        for (int i = 0; i < lr.ntensors; i++) {
-            const GptTensor *t = &lr.tensors[i];
-            const GptTensor *f = gpt_layout_find(full_lay, t->kind, t->layer);
-            gpt_shard_insert(&lr, t, all + n * (size_t)r + t->offset, full + f->offset);
-        }
-        gpt_layout_free(&lr);
-    }
-    ls_free(all);
-    ls_free(counts);
-    ls_free(displs);
 }

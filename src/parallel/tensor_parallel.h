@@ -23,15 +23,9 @@
 /* Route the model's tensor-parallel collectives through `tp` (size 1: none);
  * sp: sequence parallelism (tp > 1). Before the first forward. */
 void tp_attach(Gpt *m, LsComm *tp, int sp);
-/* 1 if a tensor kind is replicated (not split) across tensor-parallel ranks. */
-int tp_kind_replicated(int kind);
 /* Sum of squared gradients of the flat range [lo, hi) (g[0] is offset lo),
  * split into the tensors split across tp ranks and the replicated ones. */
 void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi, double *sharded,
                       double *replicated, int skip_wte);
-/* Whole tensors from every tp rank's flat buffer `local` (n floats each, all
- * ranks call it): `full` is the flat buffer of the tp = 1 layout `full_lay`. */
-void tp_gather_full(const GptLayout *lay, const float *local, LsComm *tp, const GptLayout *full_lay,
-                    float *full);
 
 #endif

@@ -14,17 +14,88 @@
 #include "../data/loader.h"
 #include "../model/gpt_io.h"
 
-#define STATE_MAGIC 0x4C535354u
-#define STATE_VERSION 2u
+#define STATE_MAGIC CKPT_STATE_MAGIC
+#define STATE_VERSION CKPT_STATE_VERSION
 /* version 1 records end after `dp` (a reserved zero in files written before data parallelism) */
 #define STATE_V1_BYTES offsetof(TrainState, data_tokens)
 
+void ckpt_dir_path(char *buf, const char *rundir, int64_t step) {
+    snprintf(buf, 4096, "%s/ckpt_%08" PRId64, rundir, step);
+}
+
+/* RUNDIR/ckpt_<S>/<name>.bin, or the flat file of the layout before
+ * directories (RUNDIR/ckpt_<S>_<name>.bin) when only that one exists. */
+static void ckpt_file_path(char *buf, const char *rundir, int64_t step, const char *name) {
+    snprintf(buf, 4096, "%s/ckpt_%08" PRId64 "_%s.bin", rundir, step, name);
+    if (ls_file_size(buf) >= 0) return;
+    snprintf(buf, 4096, "%s/ckpt_%08" PRId64 "/%s.bin", rundir, step, name);
+}
+
 void ckpt_model_path(char *buf, const char *rundir, int64_t step) {
-    snprintf(buf, 4096, "%s/ckpt_%08" PRId64 "_model.bin", rundir, step);
+    ckpt_file_path(buf, rundir, step, "model");
 }
 
 static void state_path(char *buf, const char *rundir, int64_t step) {
-    snprintf(buf, 4096, "%s/ckpt_%08" PRId64 "_state.bin", rundir, step);
+    ckpt_file_path(buf, rundir, step, "state");
+}
+
+void ckpt_remove_dir(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[4352];
+        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+/* Steps of the complete-looking checkpoints in rundir (directories
+ * ckpt_<8 digits>, and flat state files of the old layout), up to max;
+ * `tmp` (if not NULL) counts the .tmp directories of interrupted writes. */
+static int list_steps(const char *rundir, int64_t *steps, int max, int *tmp) {
+    DIR *d = opendir(rundir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long long s;
+        int len = 0;
+        if (sscanf(e->d_name, "ckpt_%lld%n", &s, &len) != 1 || s < 0) continue;
+        const char *rest = e->d_name + len;
+        if (!strcmp(rest, "") || !strcmp(rest, "_state.bin")) {
+            int dup = 0;
+            for (int i = 0; i < n; i++) dup |= steps[i] == s;
+            if (!dup && n < max) steps[n++] = s;
+        } else if (!strcmp(rest, ".tmp") && tmp) {
+            (*tmp)++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static int cmp_step_desc(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void ckpt_prune(const char *rundir, int keep) {
+    int64_t steps[4096];
+    int n = list_steps(rundir, steps, 4096, NULL);
+    qsort(steps, (size_t)n, sizeof *steps, cmp_step_desc);
+    for (int i = keep; i < n; i++) {
+        char p[4096];
+        ckpt_dir_path(p, rundir, steps[i]);
+        ckpt_remove_dir(p);
+        for (int k = 0; k < 2; k++) { /* the old flat layout's files */
+            ckpt_file_path(p, rundir, steps[i], k ? "state" : "model");
+            unlink(p);
+        }
+    }
 }
 
 static uint32_t file_crc(const char *path) {
@@ -49,51 +120,6 @@ int64_t ckpt_latest(const char *rundir) {
     }
     fclose(f);
     return step;
-}
-
-void ckpt_save(const char *rundir, const Gpt *m, const AdamW *opt, TrainState *st) {
-    char mpath[4096], spath[4096], lpath[4096];
-    ls_mkdirs(rundir);
-    int64_t prev = ckpt_latest(rundir);
-    ckpt_model_path(mpath, rundir, st->step);
-    state_path(spath, rundir, st->step);
-    gpt_save(m, mpath);
-    st->model_crc = file_crc(mpath);
-    st->adam_t = opt->t;
-
-    LsAtomicFile af;
-    ls_atomic_open(&af, spath);
-    uint32_t head[2] = {STATE_MAGIC, STATE_VERSION};
-    ls_atomic_write(&af, head, sizeof head);
-    ls_atomic_write(&af, st, sizeof *st);
-    gpt_write_canonical(&m->lay, opt->m, &af);
-    gpt_write_canonical(&m->lay, opt->v, &af);
-    uint32_t crc = af.crc;
-    ls_atomic_write(&af, &crc, sizeof crc);
-    ls_atomic_commit(&af);
-
-    char line[64];
-    int n = snprintf(line, sizeof line, "%" PRId64 "\n", st->step);
-    snprintf(lpath, sizeof lpath, "%s/latest", rundir);
-    ls_atomic_open(&af, lpath);
-    ls_atomic_write(&af, line, (size_t)n);
-    ls_atomic_commit(&af);
-
-    /* keep this checkpoint and the previous one; remove anything older */
-    if (prev < 0) return;
-    DIR *d = opendir(rundir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        long long s;
-        char kind[16];
-        if (sscanf(e->d_name, "ckpt_%lld_%15[a-z].bin", &s, kind) != 2) continue;
-        if (s >= prev || s == st->step) continue;
-        char p[4096];
-        snprintf(p, sizeof p, "%s/%s", rundir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
 }
 
 void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st) {
@@ -193,29 +219,20 @@ int ckpt_verify(const char *rundir, int64_t step, const GptConfig *cfg, char *wh
 }
 
 int64_t ckpt_find_resumable(const char *rundir, const GptConfig *cfg) {
-    DIR *d = opendir(rundir);
-    if (!d) return -1;
-    int64_t steps[64];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        long long s;
-        char tail[16];
-        if (sscanf(e->d_name, "ckpt_%lld_state.bi%15s", &s, tail) == 2 && !strcmp(tail, "n") && n < 64)
-            steps[n++] = s;
-    }
-    closedir(d);
-    for (;;) { /* newest first */
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (steps[i] >= 0 && (best < 0 || steps[i] > steps[best])) best = i;
-        if (best < 0) return -1;
+    int64_t steps[4096];
+    int tmp = 0;
+    int n = list_steps(rundir, steps, 4096, &tmp);
+    if (tmp > 0)
+        ls_warn("'%s' holds %d checkpoint director%s left by an interrupted write (*.tmp): ignored",
+                rundir, tmp, tmp == 1 ? "y" : "ies");
+    qsort(steps, (size_t)n, sizeof *steps, cmp_step_desc);
+    for (int i = 0; i < n; i++) { /* newest first */
         char why[256];
-        if (ckpt_verify(rundir, steps[best], cfg, why, sizeof why) == 0) return steps[best];
+        if (ckpt_verify(rundir, steps[i], cfg, why, sizeof why) == 0) return steps[i];
         ls_warn("checkpoint of step %lld in '%s' is incomplete or corrupt (%s): ignored",
-                (long long)steps[best], rundir, why);
-        steps[best] = -1;
+                (long long)steps[i], rundir, why);
     }
+    return -1;
 }
 
 void ckpt_bind_data(TrainState *st, const LsLoader *ld) {

@@ -1,8 +1,8 @@
 /* checkpoint.h - layout-free training checkpoints.
  *
- * A checkpoint of step S in RUNDIR is two files:
- *     ckpt_<S>_model.bin   the model in llm.c's GPT-2 format (loads in llm.c)
- *     ckpt_<S>_state.bin   everything else needed to continue exactly:
+ * A checkpoint of step S is a directory RUNDIR/ckpt_<S> (8 digits) holding
+ *     model.bin   the model in llm.c's GPT-2 format (loads in llm.c)
+ *     state.bin   everything else needed to continue exactly:
  *         uint32 magic 0x4C535354 ("LSST"), version 2, then a TrainState
  *         record, the AdamW moments m and v in canonical tensor order,
  *         and a CRC-32 of everything before it.
@@ -10,15 +10,20 @@
  *     stops after `reserved`) still load; their data position is the
  *     sequence index alone, without the data-size check.
  * plus RUNDIR/latest, a one-line text file naming the newest complete step.
- * Every file is written atomically (temp file, fsync, rename) and `latest` is
- * updated last, so a crash at any moment leaves the previous checkpoint valid.
- * The state file records the CRC-32 of its model file; a pair that does not
- * match is rejected on resume. */
+ * Both files hold whole tensors whatever the layout (dp, tp, pp, ZeRO) that
+ * wrote them; every rank writes its own slices (checkpoint_write.c) into
+ * RUNDIR/ckpt_<S>.tmp, which is renamed into place only when complete, synced
+ * and checksummed; `latest` is updated after that, so a crash at any moment
+ * leaves the previous checkpoint valid. The state file records the CRC-32 of
+ * its model file; a pair that does not match is rejected on resume.
+ * Checkpoints written before the directory layout (RUNDIR/ckpt_<S>_model.bin
+ * and ckpt_<S>_state.bin) still load. */
 #ifndef LS_CHECKPOINT_H
 #define LS_CHECKPOINT_H
 #include <stdint.h>
 
 #include "../model/gpt.h"
+#include "../parallel/comm.h"
 #include "optimizer.h"
 
 typedef struct {
@@ -38,9 +43,31 @@ typedef struct {
     uint64_t data_windows; /* W = (N-1)/T, sequences per shuffled epoch */
 } TrainState;
 
-/* Write checkpoint of st->step into rundir and point `latest` at it; keeps
- * the previous checkpoint and deletes any older ones. */
-void ckpt_save(const char *rundir, const Gpt *m, const AdamW *opt, TrainState *st);
+#define CKPT_STATE_MAGIC 0x4C535354u
+#define CKPT_STATE_VERSION 2u
+#define CKPT_STATE_HEADER_BYTES (8 + (int64_t)sizeof(TrainState))
+
+/* What one rank contributes to a checkpoint, per model chunk it holds: the
+ * chunk's layout and flat buffers, and the part [lo, hi) of the flat buffer
+ * this rank writes (its ZeRO slice, or its share of a replicated buffer).
+ * m and v hold the flat range from opt_base (the ZeRO slice's start, or 0). */
+typedef struct {
+    const GptLayout *lay;
+    const float *params, *m, *v;
+    size_t lo, hi, opt_base;
+} CkptPart;
+
+/* Collective over `world` (every rank calls it): write the checkpoint of
+ * st->step into rundir (see checkpoint_write.c), point `latest` at it and
+ * keep the `keep` newest checkpoints (0: all). Rank 0 fills st->model_crc. */
+void ckpt_save(const char *rundir, const CkptPart *parts, int nparts, TrainState *st,
+               LsComm *world, int keep);
+/* RUNDIR/ckpt_<step> (buffer of >= 4096). */
+void ckpt_dir_path(char *buf, const char *rundir, int64_t step);
+/* Remove a checkpoint directory and the files in it (no error if absent). */
+void ckpt_remove_dir(const char *path);
+/* Remove all but the `keep` newest checkpoint directories of rundir. */
+void ckpt_prune(const char *rundir, int keep);
 /* Newest complete step in rundir, or -1 if none. */
 int64_t ckpt_latest(const char *rundir);
 /* Path of the model file of step `step` (buffer of >= 4096). */

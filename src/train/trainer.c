@@ -77,78 +77,36 @@ void train_opts_defaults(TrainOpts *o) {
     o->shuffle = 0;
     o->seed = 1337;
     o->save_every = 0;
+    o->keep = 2;
     o->print_every = 1;
     o->bucket_mb = ZERO_DEFAULT_BUCKET_MB;
 }
 
-/* Write a checkpoint from any layout: each chunk's whole parameters and AdamW
- * moments (gathered over ZeRO's dp slices and the tp shards, temporarily),
- * then every pipeline stage's tensors to world rank 0, which writes them in
- * the layout-free format. Collective over the grid. V chunks per rank
+/* Write a checkpoint from any layout, collectively: each rank hands
+ * ckpt_save the chunks it holds and the part of their flat buffers it owns
+ * (its ZeRO slice; with ZeRO 0 its 1/dp share of the replicated buffers), and
+ * writes those floats into the layout-free files itself. ZeRO-3 first
+ * gathers the chunk's parameters (its slice would do, but the gather is the
+ * engine's one way to a flat parameter buffer). V chunks per rank
  * (interleaved pipeline; 1 otherwise). */
 static void save_checkpoint(const char *rundir, int V, ZeroEngine *z, AdamW *opt, TrainState *st,
-                            LsGrid *grid) {
-    AdamW full[PIPE_MAX_CHUNKS];
+                            LsGrid *grid, int keep) {
+    CkptPart parts[PIPE_MAX_CHUNKS] = {{0}};
     for (int c = 0; c < V; c++) {
-        zero_params_full(&z[c], 1);
-        full[c] = opt[c];
+        const float *params = zero_params_full(&z[c], 1);
+        size_t n = z[c].n, lo, hi;
         if (z[c].stage > 0) {
-            adamw_init(&full[c], z[c].n);
-            full[c].t = opt[c].t;
-            zero_gather_slices(&z[c], opt[c].m, full[c].m);
-            zero_gather_slices(&z[c], opt[c].v, full[c].v);
+            lo = z[c].lo, hi = z[c].hi;
+        } else {
+            lo = n * (size_t)grid->dp_rank / (size_t)grid->dp;
+            hi = n * (size_t)(grid->dp_rank + 1) / (size_t)grid->dp;
         }
+        parts[c] = (CkptPart){&z[c].m->lay, params, opt[c].m, opt[c].v, lo, hi,
+                              z[c].stage > 0 ? z[c].lo : 0};
     }
-    if ((grid->tp > 1 || grid->pp > 1) && grid->dp_rank == 0) {
-        /* whole tensors of each chunk from the tp shards, in a one-rank
-         * (tp = 1) model of the chunk's layers; the other data-parallel
-         * replicas hold the same values and skip this. Then the stages'
-         * tensors meet on world rank 0. */
-        Gpt whole[PIPE_MAX_CHUNKS], *wp[PIPE_MAX_CHUNKS];
-        AdamW wopt[PIPE_MAX_CHUNKS];
-        float *wm[PIPE_MAX_CHUNKS], *wv[PIPE_MAX_CHUNKS];
-        for (int c = 0; c < V; c++) {
-            const Gpt *m = z[c].m;
-            gpt_create(&whole[c], &m->cfg, m->lay.layer_begin, m->lay.layer_end, 1, 0);
-            wp[c] = &whole[c];
-            adamw_init(&wopt[c], whole[c].lay.total);
-            wopt[c].t = opt[c].t;
-            wm[c] = wopt[c].m, wv[c] = wopt[c].v;
-            if (grid->tp > 1) {
-                tp_gather_full(&m->lay, m->params, &grid->tp_comm, &whole[c].lay, whole[c].params);
-                tp_gather_full(&m->lay, full[c].m, &grid->tp_comm, &whole[c].lay, wopt[c].m);
-                tp_gather_full(&m->lay, full[c].v, &grid->tp_comm, &whole[c].lay, wopt[c].v);
-            } else {
-                memcpy(whole[c].params, m->params, sizeof(float) * whole[c].lay.total);
-                memcpy(wopt[c].m, full[c].m, sizeof(float) * whole[c].lay.total);
-                memcpy(wopt[c].v, full[c].v, sizeof(float) * whole[c].lay.total);
-            }
-        }
-        if (grid->pp == 1) {
-            if (grid->rank == 0) ckpt_save(rundir, &whole[0], &wopt[0], st);
-        } else if (grid->tp_rank == 0) {
-            Gpt model;
-            AdamW mopt = wopt[0];
-            if (pipe_gather_model(grid, V, wp, wm, wv, &model, &mopt.m, &mopt.v)) {
-                mopt.n = model.lay.total;
-                ckpt_save(rundir, &model, &mopt, st);
-                ls_free(mopt.m);
-                ls_free(mopt.v);
-                gpt_destroy(&model);
-            }
-        }
-        for (int c = 0; c < V; c++) {
-            adamw_free(&wopt[c]);
-            gpt_destroy(&whole[c]);
-        }
-    } else if (grid->tp == 1 && grid->pp == 1 && grid->rank == 0) {
-        ckpt_save(rundir, z[0].m, &full[0], st);
-    }
-    ls_comm_barrier(&grid->world_comm); /* nobody reads `latest` before it exists */
-    for (int c = 0; c < V; c++) {
-        if (z[c].stage > 0) adamw_free(&full[c]);
-        zero_params_release(&z[c], 0);
-    }
+    st->adam_t = opt[0].t;
+    ckpt_save(rundir, parts, V, st, &grid->world_comm, keep);
+    for (int c = 0; c < V; c++) zero_params_release(&z[c], 0);
 }
 
 /* Resume: every rank reads the whole checkpoint and keeps its slices of its
@@ -610,7 +568,7 @@ int trainer_run(const TrainOpts *o) {
         st.next_seq = (int64_t)(step + 1) * G;
         ckpt_bind_data(&st, &train);
         if (o->out && o->save_every > 0 && (step + 1) % o->save_every == 0) {
-            save_checkpoint(o->out, V, zz, oo, &st, gp);
+            save_checkpoint(o->out, V, zz, oo, &st, gp, o->keep);
             last_saved = step + 1;
         }
         /* a signal may reach the ranks at different steps: stop together */
@@ -625,7 +583,7 @@ int trainer_run(const TrainOpts *o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (o->out && last_saved != end && end > start) {
-        save_checkpoint(o->out, V, zz, oo, &st, gp);
+        save_checkpoint(o->out, V, zz, oo, &st, gp, o->keep);
         last_saved = end;
     }
     if (end < o->steps)

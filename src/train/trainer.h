@@ -42,6 +42,7 @@ typedef struct {
     int shuffle;
     uint64_t seed;
     int save_every;
+    int keep;           /* checkpoints kept (0 = all) */
     double peak_gflops; /* 0: measured probe (cached) */
     int print_every;    /* human line every k steps (JSONL always) */
 } TrainOpts;

@@ -19,6 +19,7 @@ cannot affect the loss. It is checked only against Adam's step bound,
 Prints one line per check; exit status 1 on any failure."""
 import array
 import json
+import os
 import sys
 
 NAMES = ["wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
@@ -27,7 +28,8 @@ NAMES = ["wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
 
 def latest_model(run):
     step = int(open(run + "/latest").read().split()[0])
-    return "%s/ckpt_%08d_model.bin" % (run, step)
+    flat = "%s/ckpt_%08d_model.bin" % (run, step)  # the layout before directories
+    return flat if os.path.exists(flat) else "%s/ckpt_%08d/model.bin" % (run, step)
 
 
 def load_model(path):
