@@ -10,6 +10,8 @@
 #                                            and their all-reduce
 #   train dp=2: 2 ranks x 1 thread, B per rank           (global batch 2B)
 #   train tp=2: 2 ranks x 1 thread, --tp 2               (global batch B)
+#   train pp=2: 2 ranks x 1 thread, --pp 2 (1F1B), 4 micro-batches of B
+#                                                        (global batch 4B)
 # and plan's predictions for the three layouts from that round's calibration
 # (each calibration right before the runs it predicts: on a machine shared
 # with other jobs the load moves within minutes). A run's step 1 warms up;
@@ -57,7 +59,7 @@ predict() { # threads, plan layout flags -> predicted ms (the split in $W/plan)
     $PY -c "import json; print('%.1f' % (json.load(open('$W/plan'))['step_time_s'] * 1e3))"
 }
 split() { # the predicted split of the last prediction
-    $PY -c "import json; o = json.load(open('$W/plan'))['layout']; print(', '.join('%s %.1f' % (k[:-2], o[k] * 1e3) for k in ('compute_s', 'tp_comm_s', 'dp_comm_s', 'optimizer_s')))"
+    $PY -c "import json; o = json.load(open('$W/plan'))['layout']; print(', '.join('%s %.1f' % (k[:-2], o[k] * 1e3) for k in ('compute_s', 'tp_comm_s', 'pp_comm_s', 'dp_comm_s', 'bubble_s', 'optimizer_s')))"
 }
 train() { # layout name, predicted ms, launcher + train flags
     name=$1 p=$2
@@ -67,7 +69,7 @@ train() { # layout name, predicted ms, launcher + train flags
     rm -rf "$W/run"
 }
 round_ok() { # the last round: every prediction within TOL% of [fastest, median]
-    for lay in one dp tp; do tail -n 1 "$W/$lay"; done |
+    for lay in one dp tp pp; do tail -n 1 "$W/$lay"; done |
         awk -v t="$TOL" '{ if ($1 < (1 - t / 100) * $3 || $1 > (1 + t / 100) * $2) bad = 1 } END { exit bad }'
 }
 r=0
@@ -86,7 +88,10 @@ while [ "$r" -lt "$ROUNDS" ]; do
     p=$(predict 1 --gpus 2 --tp 2 --global-batch "$B")
     echo "  plan tp=2 (ms): $(split)"
     train tp "$p" $MPI -np 2 "$BIN" train --threads 1 --global-batch "$B" --tp 2
-    for lay in one dp tp; do tail -n 1 "$W/$lay" | awk -v l="$lay" '{ printf "  %s: predicted %.1f ms, measured median %.1f (fastest %.1f), in collectives %.1f\n", l, $1, $2, $3, $4 }'; done
+    p=$(predict 1 --gpus 2 --pp 2 --global-batch $((4 * B)))
+    echo "  plan pp=2 (ms): $(split)"
+    train pp "$p" $MPI -np 2 "$BIN" train --threads 1 --global-batch $((4 * B)) --pp 2
+    for lay in one dp tp pp; do tail -n 1 "$W/$lay" | awk -v l="$lay" '{ printf "  %s: predicted %.1f ms, measured median %.1f (fastest %.1f), in collectives %.1f\n", l, $1, $2, $3, $4 }'; done
     if [ -n "${TOL:-}" ] && round_ok; then
         echo "round $r: every prediction within $TOL% of [fastest, median]"
         ROUNDS=$r
@@ -96,11 +101,12 @@ done
 
 echo "plan --gpu cpu-local vs measured, $SHAPE, B=$B x T=$T per rank ($ROUNDS rounds; medians over rounds):"
 printf "  %-26s %10s %10s %8s %10s %10s %8s %10s\n" layout predicted measured error "lowest p." fastest error "in comm"
-for lay in one dp tp; do
+for lay in one dp tp pp; do
     case $lay in
         one) name="1 process x 2 threads" ;;
         dp) name="dp=2, 2 ranks x 1 thread" ;;
         tp) name="tp=2, 2 ranks x 1 thread" ;;
+        pp) name="pp=2 (1F1B, m=4), 2 x 1 th." ;;
     esac
     $PY - "$W/$lay" "$name" <<'EOF'
 import statistics, sys

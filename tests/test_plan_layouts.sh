@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_plan_layouts.sh [LLMSCALE] - `plan --gpu cpu-local` against llmscale's
-# own measured training steps for one process (2 threads), dp=2 and tp=2
-# (2 ranks x 1 thread each, mpirun): bench/plan.sh calibrates first (one
+# own measured training steps for one process (2 threads), dp=2, tp=2 and
+# pp=2 (1F1B, 4 micro-batches; 2 ranks x 1 thread each, mpirun): bench/plan.sh calibrates first (one
 # process, then 2 ranks together with their all-reduce) in a private cache,
 # so it is self-consistent on a fresh machine, trains a few steps of each
 # layout on the GPT-2 shape with 2 layers (B=4, T=64), and fails when a
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.." || exit 1
 command -v mpirun >/dev/null || { echo "mpirun missing: make test installs openmpi-bin"; exit 1; }
 export OMP_NUM_THREADS=2
 if LLMSCALE=$BIN SHAPE="--model gpt2 --layers 2 --vocab 50257" STEPS=5 ROUNDS=2 TOL=35 sh bench/plan.sh; then
-    echo "ok - plan predicts 1 process, dp=2 and tp=2 within 35%"
+    echo "ok - plan predicts 1 process, dp=2, tp=2 and pp=2 within 35%"
     echo "1 passed, 0 failed"
     exit 0
 fi
