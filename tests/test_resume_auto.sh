@@ -9,7 +9,8 @@
 #    of a 4-rank run (pp=2 x tp=2), each at a random step (and moment in it), restarted with --resume auto; the
 #    finished runs' 60 losses and final parameters equal the uninterrupted
 #    run's: bit-identical to the same layout's uninterrupted run, 1e-5
-#    relative to the one-process run.
+#    relative to the one-process run; one more kill of the 4-rank run,
+#    restarted as dp=2 ZeRO-1, ends equal to the one-process run (1e-5).
 # usage: test_resume_auto.sh build/llmscale
 . "$(dirname "$0")/mpi_common.sh"
 SEED=${LLMSCALE_TEST_SEED:-$(date +%s)}
@@ -155,5 +156,21 @@ if out=$($CMP four ref); then
     pass "4 ranks (pp=2 x tp=2), kill -9 of a random rank and --resume auto: equal the uninterrupted run ($(echo "$out" | grep params))"
 else
     fail "4 ranks after kills:"; echo "$out"; tail -3 four.end.log
+fi
+# and onto another layout: kill -9 of a rank of a pp=2 x tp=2 run at a seeded
+# step, restart with --resume auto as dp=2 ZeRO-1 on 2 ranks
+xs=$(awk -v s="$SEED" 'BEGIN { srand(s + 1); printf "%d %d", 5 + int(50 * rand()), int(4 * rand()) }')
+$MPI -np 4 "$BIN" train $base --pp 2 --tp 2 --out cross > cross.log 2>&1 &
+pid=$!
+at_step "${xs% *}" 0.01 $pid cross.log
+victim=$(pgrep -P $pid | sed -n "$((${xs#* } + 1))p")
+[ -n "$victim" ] && kill -9 "$victim" 2> /dev/null
+wait $pid 2> /dev/null
+rc=$?
+$MPI -np 2 "$BIN" train $base --zero 1 --resume auto --out cross > cross2.log 2>&1
+if [ $rc -ne 0 ] && grep -q "continuing 'cross'" cross2.log && out=$($CMP cross ref); then
+    pass "kill -9 at step ${xs% *} of a pp=2 x tp=2 run, resumed as dp=2 ZeRO-1: equal the one-process run ($(echo "$out" | grep params))"
+else
+    fail "cross-layout restart (exit $rc):"; echo "$out"; tail -3 cross.log cross2.log
 fi
 summary
