@@ -4,9 +4,11 @@
 # makes the job exit non-zero within the timeout plus a bound, every
 # surviving rank printing one line that names what it waited for (operation,
 # group, peer, step, pipeline action), and no process of the job survives:
-#  - dp=2 (timeout from LLMSCALE_TIMEOUT): rank 0 in the gradient all-reduce;
+#  - dp=2 (timeout from LLMSCALE_TIMEOUT; MPI's non-blocking collectives, so
+#    the wait for a request): rank 0 in the gradient all-reduce;
 #  - pp=2 x tp=2 (--timeout): rank 1 in the pipeline send of activations to
-#    the stopped rank 3, ranks 0 and 2 in tensor-parallel all-reduces;
+#    the stopped rank 3, ranks 0 and 2 in tensor-parallel all-reduces (the
+#    shared-memory path);
 #  - a rank killed with SIGKILL ends the job within the timeout;
 #  - bad --timeout / LLMSCALE_TIMEOUT / LLMSCALE_FAULT_HANG values are one
 #    clear error.
@@ -62,8 +64,9 @@ expect_silent() {
     else pass "$1: the stopped rank $2 printed no diagnostic"; fi
 }
 
-# ---- dp=2, rank 1 stops at step 3; the timeout comes from the environment
-run_job dp2 2 "LLMSCALE_FAULT_HANG=3:1 LLMSCALE_TIMEOUT=$T" "--steps 20"
+# ---- dp=2, rank 1 stops at step 3; the timeout comes from the environment;
+# MPI's collectives (LLMSCALE_SHM=0): rank 0 waits for its Iallreduce request
+run_job dp2 2 "LLMSCALE_FAULT_HANG=3:1 LLMSCALE_TIMEOUT=$T LLMSCALE_SHM=0" "--steps 20"
 check_hang dp2
 expect_line dp2 0 "in all-reduce of [0-9]* floats on the dp group (rank 0 of 2: world ranks 0 1) at step 3"
 expect_silent dp2 1

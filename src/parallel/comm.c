@@ -31,8 +31,9 @@ static void account(LsComm *c, int kind, double bytes) {
 static void done(LsRequest *req) { memset(req, 0, sizeof *req); }
 
 /* A started non-blocking operation: how the watchdog names a wait on it. */
-static void label(LsRequest *req, const char *op, int peer) {
+static void label(LsRequest *req, const char *op, size_t n, int peer) {
     req->label = op;
+    req->count = n;
     req->peer = peer;
 }
 
@@ -91,7 +92,7 @@ void ls_comm_iallreduce_sum(LsComm *c, float *buf, size_t n, LsRequest *req) {
     if (c->size == 1) return;
     account(c, LS_OP_ALLREDUCE, 4.0 * n);
     WATCHED("all-reduce", c, n, -1, ls_mpi_iallreduce_f(c, buf, n, req));
-    label(req, "all-reduce", -1);
+    label(req, "all-reduce", n, -1);
 }
 
 void ls_comm_ireduce_scatter_sum(LsComm *c, const float *send, float *recv, const int *counts,
@@ -105,7 +106,7 @@ void ls_comm_ireduce_scatter_sum(LsComm *c, const float *send, float *recv, cons
     for (int r = 0; r < c->size; r++) total += counts[r];
     account(c, LS_OP_REDUCE_SCATTER, 4.0 * total);
     WATCHED("reduce-scatter", c, (size_t)total, -1, ls_mpi_ireduce_scatter_f(c, send, recv, counts, req));
-    label(req, "reduce-scatter", -1);
+    label(req, "reduce-scatter", (size_t)total, -1);
 }
 
 void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *displs,
@@ -116,7 +117,7 @@ void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *di
     for (int r = 0; r < c->size; r++) total += counts[r];
     account(c, LS_OP_ALLGATHER, 4.0 * total);
     WATCHED("all-gather", c, (size_t)total, -1, ls_mpi_iallgatherv_f(c, buf, counts, displs, req));
-    label(req, "all-gather", -1);
+    label(req, "all-gather", (size_t)total, -1);
 }
 
 /* ---- point-to-point */
@@ -152,7 +153,7 @@ void ls_comm_isend(LsComm *c, const float *buf, size_t n, int peer, int tag, LsR
     check_p2p(c, "send", n, peer, tag);
     account(c, LS_OP_P2P, 4.0 * n);
     ls_mpi_isend_f(c, buf, n, peer, tag, req);
-    label(req, "send", peer);
+    label(req, "send", n, peer);
 }
 
 void ls_comm_irecv(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest *req) {
@@ -160,13 +161,13 @@ void ls_comm_irecv(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest
     check_p2p(c, "receive", n, peer, tag);
     c->calls[LS_OP_P2P]++;
     ls_mpi_irecv_f(c, buf, n, peer, tag, req);
-    label(req, "receive", peer);
+    label(req, "receive", n, peer);
 }
 
 size_t ls_comm_buffer_bytes(const LsComm *c) { return c->size > 1 ? ls_mpi_shm_bytes(c) : 0; }
 
 void ls_comm_wait(LsRequest *req) {
-    if (req->active) WATCHED(req->label, req->comm, 0, req->peer, ls_mpi_wait(req));
+    if (req->active) WATCHED(req->label, req->comm, req->count, req->peer, ls_mpi_wait(req));
 }
 
 int ls_comm_test(LsRequest *req) { return req->active ? ls_mpi_test(req) : 1; }

@@ -42,6 +42,7 @@ typedef struct {
     const LsComm *comm; /* for error messages */
     const char *what;
     const char *label;  /* "all-reduce", "send", ...: the watchdog's name for a wait on it */
+    size_t count;       /* floats moved (the watchdog's message) */
     size_t recv_count;  /* a receive: the floats it must get (checked on completion) */
     int peer;           /* a send/receive: the other rank of the group; -1 for collectives */
 } LsRequest;
