@@ -54,7 +54,7 @@ check_hang() {
 expect_line() {
     line=$(grep "^llmscale: error: \[rank $2\] no progress for" "$1.log")
     if [ "$(echo "$line" | grep -c .)" = 1 ] && echo "$line" | grep -q -e "$3"; then
-        pass "$1: rank $2: $(echo "$line" | sed 's/^llmscale: error: //; s/; a rank.*//')"
+        pass "$1: rank $2: $(echo "$line" | sed 's/^llmscale: error: //' | cut -d';' -f1)"
     else
         fail "$1: rank $2's line does not match '$3'"; grep -v '^step' "$1.log" | tail -15
     fi
@@ -68,14 +68,14 @@ expect_silent() {
 # MPI's collectives (LLMSCALE_SHM=0): rank 0 waits for its Iallreduce request
 run_job dp2 2 "LLMSCALE_FAULT_HANG=3:1 LLMSCALE_TIMEOUT=$T LLMSCALE_SHM=0" "--steps 20"
 check_hang dp2
-expect_line dp2 0 "in all-reduce of [0-9]* floats on the dp group (rank 0 of 2: world ranks 0 1) at step 3"
+expect_line dp2 0 "in all-reduce of [0-9]* floats on the dp group (rank 0 of 2: world ranks 0 1) at step 3, backward of micro-batch 0; a rank of that group died, stopped or is stuck: ending the job (--timeout $T s"
 expect_silent dp2 1
 grep -q "^step     2/20" dp2.log && pass "dp2: steps 1 and 2 ran (no false alarm)" || fail "dp2: steps before the hang missing"
 
 # ---- pp=2 x tp=2 (world ranks: stage 0 = 0 1, stage 1 = 2 3), rank 3 stops at step 3
 run_job pp2tp2 4 "LLMSCALE_FAULT_HANG=3:3" "--pp 2 --tp 2 --global-batch 8 --steps 20 --timeout $T"
 check_hang pp2tp2
-expect_line pp2tp2 1 "in send of [0-9]* floats to rank 1 of the pp group (world rank 3) at step 3, pipeline send of activations of micro-batch 0"
+expect_line pp2tp2 1 "in send of [0-9]* floats to rank 1 of the pp group (world rank 3) at step 3, pipeline send of activations of micro-batch 0; that rank died, stopped or is stuck: ending the job (--timeout $T s"
 expect_line pp2tp2 0 "in all-reduce of [0-9]* floats on the tp group (rank 0 of 2: world ranks 0 1) at step 3, pipeline forward of micro-batch 1"
 expect_line pp2tp2 2 "in all-reduce of [0-9]* floats on the tp group (rank 0 of 2: world ranks 2 3) at step 3, pipeline forward of micro-batch 0"
 expect_silent pp2tp2 3

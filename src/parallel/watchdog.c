@@ -145,8 +145,8 @@ static void report(const Wait *w, double waited, double timeout) {
         if (mb >= 0) CAT(" of micro-batch %d", mb);
         if (chunk >= 0) CAT(" (model chunk %d)", chunk);
     }
-    CAT("; a rank of that group died, stopped or is stuck (those print no such line): ending the job "
-        "(--timeout %g s; raise it if a step legitimately waits longer)\n", timeout);
+    CAT("; %s died, stopped or is stuck: ending the job (--timeout %g s; raise it if a step "
+        "legitimately waits longer)\n", w->peer >= 0 ? "that rank" : "a rank of that group", timeout);
     fputs(msg, stderr);
     fflush(stderr);
 }
@@ -194,6 +194,7 @@ static void *watch(void *arg) {
          * about the same time: give their watchdogs a moment to report */
         double grace = (timeout < 2.0 ? timeout : 2.0) + look;
         if (nap(grace)) return NULL;
+        alarm(60); /* should the abort itself hang: SIGALRM ends this process */
         ls_mpi_abort(1);
         _exit(1); /* not reached */
     }

@@ -18,7 +18,8 @@
  * waits a short grace period (so that the other waiting ranks, whose
  * watchdogs fire at about the same time, print theirs too) and aborts the
  * job (MPI_Abort: the launcher kills every rank, a stopped one included).
- * The ranks that print no such line are the ones that stopped.
+ * The stopped rank prints nothing; the lines name its group or itself (a
+ * rank still computing when the job ends prints nothing either).
  *
  * Cost on the hot path: ls_watch_begin/ls_watch_end are a handful of plain
  * stores (a sequence counter, C11 release order), no system call, no lock;
