@@ -49,6 +49,7 @@ run resume-auto sh tests/test_resume_auto.sh build/llmscale
 run unit-pipeline-schedule build/tests/test_pipeline_schedule
 run unit-trace      build/tests/test_trace
 run p2p             sh tests/test_p2p.sh build/tests/test_p2p
+run hang-watchdog   sh tests/test_hang.sh build/llmscale
 run data-errors-asan sh tests/test_data_errors.sh build-asan/llmscale
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -11,6 +11,7 @@
 #include "../model/gpt_io.h"
 #include "../parallel/comm.h"
 #include "../parallel/pipeline_schedule.h"
+#include "../parallel/watchdog.h"
 #include "../train/checkpoint.h"
 #include "../train/trainer.h"
 #include "args.h"
@@ -91,6 +92,11 @@ static void usage(FILE *f) {
             "  --bucket-mb X       gradient bucket size for the overlapped reduction (default 25)\n"
             "  --memory-report     print every rank's parameter/gradient/optimizer/activation/buffer\n"
             "                      bytes, measured and as the ZeRO paper's formulas predict\n"
+            "  --timeout S         hang watchdog (multi-rank runs): a rank that waits S seconds in one\n"
+            "                      collective or send/recv prints what it waits for (operation, group,\n"
+            "                      peer, step, pipeline action) and the job exits 1 instead of hanging;\n"
+            "                      0 = off (default 300; env LLMSCALE_TIMEOUT). Raise it when rank 0\n"
+            "                      writes checkpoints slower than that (the others wait for it)\n"
             "\n"
             "output:\n"
             "  --out RUNDIR        checkpoints (llm.c model file + optimizer/data state), metrics.jsonl\n"
@@ -206,6 +212,7 @@ int cmd_train(int argc, char **argv) {
         }
         else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
         else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
+        else if (ls_flag(a, "--timeout")) ls_watchdog_set_timeout(ls_double_arg(argc, argv, &i, 0, 1e9));
         else if (ls_flag(a, "--dtype")) dtype_flag_apply(argc, argv, &i);
         else ls_unknown_flag("train", a);
     }

@@ -1,5 +1,6 @@
 /* comm.c - the backend-independent half of comm.h: one-rank groups (every
- * collective is the identity), byte accounting, and the process grid. */
+ * collective is the identity), byte accounting, the watchdog's marks around
+ * every operation that can block (watchdog.h), and the process grid. */
 #include "comm.h"
 
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "../core/error.h"
 #include "mpi_backend.h"
+#include "watchdog.h"
 
 void ls_comm_init_self(LsComm *c, const char *name) {
     memset(c, 0, sizeof *c);
@@ -28,51 +30,69 @@ static void account(LsComm *c, int kind, double bytes) {
 
 static void done(LsRequest *req) { memset(req, 0, sizeof *req); }
 
+/* A started non-blocking operation: how the watchdog names a wait on it. */
+static void label(LsRequest *req, const char *op, size_t n, int peer) {
+    req->label = op;
+    req->count = n;
+    req->peer = peer;
+}
+
+/* the blocking call `call`, marked for the watchdog as op (n values, peer) */
+#define WATCHED(op, c, n, peer, call)        \
+    do {                                     \
+        ls_watch_begin(op, c, n, peer);      \
+        call;                                \
+        ls_watch_end();                      \
+    } while (0)
+
 void ls_comm_allreduce_sum(LsComm *c, float *buf, size_t n) {
     if (c->size == 1) return;
     account(c, LS_OP_ALLREDUCE, 4.0 * n);
-    ls_mpi_allreduce_f(c, buf, n);
+    WATCHED("all-reduce", c, n, -1, ls_mpi_allreduce_f(c, buf, n));
 }
 
 void ls_comm_allreduce_max(LsComm *c, float *buf, size_t n) {
     if (c->size == 1) return;
     account(c, LS_OP_ALLREDUCE, 4.0 * n);
-    ls_mpi_allreduce_max_f(c, buf, n);
+    WATCHED("all-reduce (max)", c, n, -1, ls_mpi_allreduce_max_f(c, buf, n));
 }
 
 double ls_comm_allreduce_sum_double(LsComm *c, double x) {
     if (c->size == 1) return x;
     c->calls[LS_OP_OTHER]++;
-    return ls_mpi_allreduce_d(c, x, 0);
+    WATCHED("all-reduce", c, 1, -1, x = ls_mpi_allreduce_d(c, x, 0));
+    return x;
 }
 
 double ls_comm_allreduce_max_double(LsComm *c, double x) {
     if (c->size == 1) return x;
     c->calls[LS_OP_OTHER]++;
-    return ls_mpi_allreduce_d(c, x, 1);
+    WATCHED("all-reduce (max)", c, 1, -1, x = ls_mpi_allreduce_d(c, x, 1));
+    return x;
 }
 
 void ls_comm_allreduce_sum_doubles(LsComm *c, double *buf, size_t n) {
     if (c->size == 1) return;
     c->calls[LS_OP_OTHER]++;
-    ls_mpi_allreduce_dv(c, buf, n);
+    WATCHED("all-reduce", c, n, -1, ls_mpi_allreduce_dv(c, buf, n));
 }
 
 void ls_comm_barrier(LsComm *c) {
-    if (c->size > 1) ls_mpi_barrier(c);
+    if (c->size > 1) WATCHED("barrier", c, 0, -1, ls_mpi_barrier(c));
 }
 
 void ls_comm_bcast(LsComm *c, void *buf, size_t bytes, int root) {
     if (c->size == 1) return;
     c->calls[LS_OP_OTHER]++;
-    ls_mpi_bcast(c, buf, bytes, root);
+    WATCHED("broadcast", c, 0, -1, ls_mpi_bcast(c, buf, bytes, root));
 }
 
 void ls_comm_iallreduce_sum(LsComm *c, float *buf, size_t n, LsRequest *req) {
     done(req);
     if (c->size == 1) return;
     account(c, LS_OP_ALLREDUCE, 4.0 * n);
-    ls_mpi_iallreduce_f(c, buf, n, req);
+    WATCHED("all-reduce", c, n, -1, ls_mpi_iallreduce_f(c, buf, n, req));
+    label(req, "all-reduce", n, -1);
 }
 
 void ls_comm_ireduce_scatter_sum(LsComm *c, const float *send, float *recv, const int *counts,
@@ -85,7 +105,8 @@ void ls_comm_ireduce_scatter_sum(LsComm *c, const float *send, float *recv, cons
     double total = 0;
     for (int r = 0; r < c->size; r++) total += counts[r];
     account(c, LS_OP_REDUCE_SCATTER, 4.0 * total);
-    ls_mpi_ireduce_scatter_f(c, send, recv, counts, req);
+    WATCHED("reduce-scatter", c, (size_t)total, -1, ls_mpi_ireduce_scatter_f(c, send, recv, counts, req));
+    label(req, "reduce-scatter", (size_t)total, -1);
 }
 
 void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *displs,
@@ -95,7 +116,8 @@ void ls_comm_iallgatherv(LsComm *c, float *buf, const int *counts, const int *di
     double total = 0;
     for (int r = 0; r < c->size; r++) total += counts[r];
     account(c, LS_OP_ALLGATHER, 4.0 * total);
-    ls_mpi_iallgatherv_f(c, buf, counts, displs, req);
+    WATCHED("all-gather", c, (size_t)total, -1, ls_mpi_iallgatherv_f(c, buf, counts, displs, req));
+    label(req, "all-gather", (size_t)total, -1);
 }
 
 /* ---- point-to-point */
@@ -117,13 +139,13 @@ static void check_p2p(const LsComm *c, const char *op, size_t n, int peer, int t
 void ls_comm_send(LsComm *c, const float *buf, size_t n, int peer, int tag) {
     check_p2p(c, "send", n, peer, tag);
     account(c, LS_OP_P2P, 4.0 * n);
-    ls_mpi_send_f(c, buf, n, peer, tag);
+    WATCHED("send", c, n, peer, ls_mpi_send_f(c, buf, n, peer, tag));
 }
 
 void ls_comm_recv(LsComm *c, float *buf, size_t n, int peer, int tag) {
     check_p2p(c, "receive", n, peer, tag);
     c->calls[LS_OP_P2P]++;
-    ls_mpi_recv_f(c, buf, n, peer, tag);
+    WATCHED("receive", c, n, peer, ls_mpi_recv_f(c, buf, n, peer, tag));
 }
 
 void ls_comm_isend(LsComm *c, const float *buf, size_t n, int peer, int tag, LsRequest *req) {
@@ -131,6 +153,7 @@ void ls_comm_isend(LsComm *c, const float *buf, size_t n, int peer, int tag, LsR
     check_p2p(c, "send", n, peer, tag);
     account(c, LS_OP_P2P, 4.0 * n);
     ls_mpi_isend_f(c, buf, n, peer, tag, req);
+    label(req, "send", n, peer);
 }
 
 void ls_comm_irecv(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest *req) {
@@ -138,12 +161,13 @@ void ls_comm_irecv(LsComm *c, float *buf, size_t n, int peer, int tag, LsRequest
     check_p2p(c, "receive", n, peer, tag);
     c->calls[LS_OP_P2P]++;
     ls_mpi_irecv_f(c, buf, n, peer, tag, req);
+    label(req, "receive", n, peer);
 }
 
 size_t ls_comm_buffer_bytes(const LsComm *c) { return c->size > 1 ? ls_mpi_shm_bytes(c) : 0; }
 
 void ls_comm_wait(LsRequest *req) {
-    if (req->active) ls_mpi_wait(req);
+    if (req->active) WATCHED(req->label, req->comm, req->count, req->peer, ls_mpi_wait(req));
 }
 
 int ls_comm_test(LsRequest *req) { return req->active ? ls_mpi_test(req) : 1; }
@@ -187,6 +211,7 @@ void ls_grid_init(LsGrid *g, int tp, int pp, int cp) {
     g->launched = 1;
     ls_mpi_init(&g->rank, &g->world);
     if (g->rank != 0) ls_set_quiet(1);
+    ls_watchdog_start(g->rank);
     int mp = tp * pp * cp;
     if (g->world % mp != 0)
         ls_fatal("world size %d is not a multiple of tp %d x pp %d x cp %d = %d: launch a multiple "
@@ -198,6 +223,7 @@ void ls_grid_init(LsGrid *g, int tp, int pp, int cp) {
     g->pp_rank = (r / (tp * cp)) % pp;
     g->dp_rank = r / mp;
     ls_mpi_world(&g->world_comm, "world");
+    ls_watch_begin("creating the groups", &g->world_comm, 0, -1);
     /* each group: the ranks that share every other coordinate (color), ordered
      * by their own coordinate (key) */
     ls_mpi_split(&g->world_comm, &g->tp_comm, "tp", r / tp, g->tp_rank);
@@ -211,6 +237,7 @@ void ls_grid_init(LsGrid *g, int tp, int pp, int cp) {
     int pipeline = g->dp_rank * cp * tp + g->cp_rank * tp + g->tp_rank;
     int end = g->pp_rank == 0 || g->pp_rank == pp - 1;
     ls_mpi_split(&g->world_comm, &g->embed_comm, "embed", end ? pipeline : g->world + r, g->pp_rank);
+    ls_watch_end();
 }
 
 /* The world ranks of the group of `kind` that contains world rank `r`. */
@@ -272,6 +299,9 @@ void ls_grid_describe(const LsGrid *g) {
 }
 
 void ls_grid_finalize(LsGrid *g) {
-    if (g->launched) ls_mpi_finalize();
+    if (g->launched) {
+        WATCHED("MPI_Finalize", &g->world_comm, 0, -1, ls_mpi_finalize());
+        ls_watchdog_stop();
+    }
     g->launched = 0;
 }

@@ -41,8 +41,10 @@ typedef struct {
     int active;
     const LsComm *comm; /* for error messages */
     const char *what;
+    const char *label;  /* "all-reduce", "send", ...: the watchdog's name for a wait on it */
+    size_t count;       /* floats moved (the watchdog's message) */
     size_t recv_count;  /* a receive: the floats it must get (checked on completion) */
-    int peer;           /* a receive: the rank it expects them from */
+    int peer;           /* a send/receive: the other rank of the group; -1 for collectives */
 } LsRequest;
 
 /* A communicator of one rank. */

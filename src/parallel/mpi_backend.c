@@ -18,6 +18,7 @@ typedef struct {
     MPI_Win win;       /* MPI_WIN_NULL: no shared-memory path */
     float **in, **out; /* every rank's two regions of the window, cap floats each */
     size_t cap;
+    int *world_rank;   /* world rank of each group rank (for messages) */
 } MpiGroup;
 
 #define GROUP(c) ((MpiGroup *)(c)->impl)
@@ -35,6 +36,8 @@ static void check(int rc, const char *op, const LsComm *c) {
 }
 
 static void abort_job(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+
+void ls_mpi_abort(int code) { abort_job(code); }
 
 int ls_mpi_available(void) { return 1; }
 
@@ -56,10 +59,26 @@ void ls_mpi_init(int *rank, int *size) {
 
 static MpiGroup *new_group(MPI_Comm comm) {
     MpiGroup *g = calloc(1, sizeof *g);
-    if (!g) ls_fatal("out of memory creating a communicator");
+    int n = 0;
+    MPI_Comm_size(comm, &n);
+    int *mine = malloc(sizeof(int) * (size_t)n);
+    g->world_rank = malloc(sizeof(int) * (size_t)n);
+    if (!g || !mine || !g->world_rank) ls_fatal("out of memory creating a communicator");
     g->comm = comm;
     g->win = MPI_WIN_NULL;
+    MPI_Group grp, world;
+    MPI_Comm_group(comm, &grp);
+    MPI_Comm_group(MPI_COMM_WORLD, &world);
+    for (int r = 0; r < n; r++) mine[r] = r;
+    MPI_Group_translate_ranks(grp, n, mine, world, g->world_rank);
+    MPI_Group_free(&grp);
+    MPI_Group_free(&world);
+    free(mine);
     return g;
+}
+
+int ls_mpi_world_rank(const LsComm *c, int r) {
+    return c->impl && r >= 0 && r < c->size ? GROUP(c)->world_rank[r] : -1;
 }
 
 /* ---- the shared-memory path for groups inside one node
@@ -394,6 +413,7 @@ int ls_mpi_test(LsRequest *req) {
 }
 
 #else /* built without MPI: only one-rank groups exist, which never get here */
+#include <stdlib.h>
 
 static LS_NORETURN void no_mpi(void) {
     ls_fatal("this llmscale was built without MPI (install libopenmpi-dev and rebuild)");
@@ -407,6 +427,8 @@ void ls_mpi_split(const LsComm *p, LsComm *o, const char *n, int c, int k) {
     no_mpi();
 }
 void ls_mpi_finalize(void) {}
+void ls_mpi_abort(int code) { exit(code); }
+int ls_mpi_world_rank(const LsComm *c, int r) { (void)c; return r; }
 void ls_mpi_allreduce_f(LsComm *c, float *b, size_t n) { (void)c, (void)b, (void)n; no_mpi(); }
 void ls_mpi_allreduce_max_f(LsComm *c, float *b, size_t n) { (void)c, (void)b, (void)n; no_mpi(); }
 double ls_mpi_allreduce_d(LsComm *c, double x, int m) { (void)c, (void)x, (void)m; no_mpi(); }

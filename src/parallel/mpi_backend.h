@@ -19,6 +19,10 @@ void ls_mpi_world(LsComm *c, const char *name);
 /* MPI_Comm_split of `parent` by color, ordered by key. */
 void ls_mpi_split(const LsComm *parent, LsComm *out, const char *name, int color, int key);
 void ls_mpi_finalize(void);
+/* End the whole job now (MPI_Abort on the world; any thread). */
+void ls_mpi_abort(int code);
+/* The world rank of rank r of the group (-1 for a one-rank group). */
+int ls_mpi_world_rank(const LsComm *c, int r);
 /* Bytes of the group's shared-memory window (0: MPI's own collectives). */
 size_t ls_mpi_shm_bytes(const LsComm *c);
 

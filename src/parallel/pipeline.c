@@ -5,6 +5,7 @@
 
 #include "../core/error.h"
 #include "../core/timer.h"
+#include "watchdog.h"
 
 void pipe_stage_layers(int L, int S, int s, int *lo, int *hi) {
     *lo = (int)((long)L * s / S);
@@ -46,6 +47,11 @@ static size_t boundary_floats(const Gpt *m) {
     return N * (size_t)m->cfg.channels;
 }
 
+/* the watchdog's words for an action (indexed by LsPipeOp) */
+static const char *const ACTION[] = {"pipeline forward", "pipeline backward",
+                                     "pipeline send of activations", "pipeline receive of activations",
+                                     "pipeline send of gradients", "pipeline receive of gradients"};
+
 double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
     LsComm *pc = &p->grid->pp_comm;
     double loss_sum = 0.0, t_start = ls_now_s();
@@ -57,6 +63,7 @@ double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
         size_t n = boundary_floats(m);
         double t0 = ls_now_s();
         const char *cat = "forward";
+        ls_watchdog_phase(ACTION[a->op], a->mb, p->nchunks > 1 ? a->chunk : -1);
         switch (a->op) {
         case LS_PIPE_RECV_ACT: /* the previous stage's output is this stage's input */
             ls_comm_recv(pc, m->a.input, n, a->peer, a->tag);
@@ -93,6 +100,7 @@ double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss) {
             ls_trace_add(p->trace, cat, compute ? 0 : 1, t0, t1, "%s mb %d chunk %d",
                          ls_pipe_op_name(a->op), a->mb, a->chunk);
     }
+    ls_watchdog_phase(NULL, -1, -1);
     p->step_s = ls_now_s() - t_start;
     return loss_sum;
 }
@@ -107,11 +115,13 @@ double pipe_forward_loss(Pipeline *p, const int32_t *tokens, const int32_t *targ
         int nl = m->lay.layer_end - m->lay.layer_begin;
         size_t n = boundary_floats(m);
         gpt_select_acts(m, 0); /* between steps: every set is free */
+        ls_watchdog_phase("validation forward through the pipeline", -1, p->nchunks > 1 ? s / P : -1);
         if (s > 0) ls_comm_recv(&g->pp_comm, m->a.input, n, (s - 1) % P, tag);
         float l = gpt_forward(m, tokens, m->lay.has_head ? targets : NULL, m->B, m->T);
         if (m->lay.has_head) loss = l;
         else ls_comm_send(&g->pp_comm, m->a.res3[nl - 1], n, (s + 1) % P, tag);
     }
+    ls_watchdog_phase(NULL, -1, -1);
     return ls_comm_allreduce_sum_double(&g->pp_comm, loss);
 }
 

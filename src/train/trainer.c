@@ -18,6 +18,7 @@
 #include "../parallel/comm.h"
 #include "../parallel/pipeline.h"
 #include "../parallel/tensor_parallel.h"
+#include "../parallel/watchdog.h"
 #include "../parallel/zero.h"
 #include "../plan/memory.h"
 #include "checkpoint.h"
@@ -215,7 +216,9 @@ static void pipe_batch(void *ctx, int mb, const int32_t **tokens, const int32_t 
 }
 
 /* LLMSCALE_FAULT_NAN_STEP=N poisons one gradient at step N (N+: every step
- * from N): fault injection for the tests of the non-finite guard. */
+ * from N): fault injection for the tests of the non-finite guard.
+ * LLMSCALE_FAULT_HANG=S:R stops world rank R (SIGSTOP) when step S begins, a
+ * rank that stops participating, for the watchdog's tests (watchdog.h). */
 static long fault_nan_step(int *every) {
     const char *e = getenv("LLMSCALE_FAULT_NAN_STEP");
     if (!e || !*e) return 0;
@@ -457,6 +460,7 @@ int trainer_run(const TrainOpts *o) {
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     for (long step = start; step < end; step++) {
+        ls_watchdog_step(step + 1); /* for its messages; LLMSCALE_FAULT_HANG stops here */
         double t0 = ls_now_s();
         double bytes0 = gp->dp_comm.bytes_sent;
         long tp_calls0[LS_OP_KINDS];
@@ -480,10 +484,12 @@ int trainer_run(const TrainOpts *o) {
             uint64_t seq = (uint64_t)step * G + (uint64_t)j * B * grid.dp + (uint64_t)grid.dp_rank * B;
             ls_loader_get(&train, seq, B, x, y);
             zero_begin_micro(&zz[0], j == A - 1);
+            ls_watchdog_phase("forward", j, -1);
             double tf = ls_now_s();
             float l = gpt_forward(&mm[0], x, y, B, T);
             loss_sum += (double)l * B * T; /* sum of token losses */
             double tb = ls_now_s();
+            ls_watchdog_phase("backward", j, -1);
             gpt_backward(&mm[0], dloss);
             if (o->trace) {
                 ls_trace_add(&trace, "forward", 0, tf, tb, "F mb %d", j);
@@ -491,6 +497,7 @@ int trainer_run(const TrainOpts *o) {
             }
             zero_end_backward(&zz[0]);
         }
+        ls_watchdog_phase(NULL, -1, -1);
         /* the mean over all G*T tokens of the global batch, never a mean of means */
         double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
         if (fault_step > 0 && step + 1 >= fault_step && (fault_every || step + 1 == fault_step) && grid.rank == 0)
@@ -568,7 +575,9 @@ int trainer_run(const TrainOpts *o) {
         st.next_seq = (int64_t)(step + 1) * G;
         ckpt_bind_data(&st, &train);
         if (o->out && o->save_every > 0 && (step + 1) % o->save_every == 0) {
+            ls_watchdog_phase("checkpoint save", -1, -1);
             save_checkpoint(o->out, V, zz, oo, &st, gp, o->keep);
+            ls_watchdog_phase(NULL, -1, -1);
             last_saved = step + 1;
         }
         /* a signal may reach the ranks at different steps: stop together */
@@ -583,6 +592,7 @@ int trainer_run(const TrainOpts *o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (o->out && last_saved != end && end > start) {
+        ls_watchdog_phase("checkpoint save", -1, -1);
         save_checkpoint(o->out, V, zz, oo, &st, gp, o->keep);
         last_saved = end;
     }
