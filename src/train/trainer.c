@@ -594,6 +594,7 @@ int trainer_run(const TrainOpts *o) {
     if (o->out && last_saved != end && end > start) {
         ls_watchdog_phase("checkpoint save", -1, -1);
         save_checkpoint(o->out, V, zz, oo, &st, gp, o->keep);
+        ls_watchdog_phase(NULL, -1, -1);
         last_saved = end;
     }
     if (end < o->steps)
