@@ -50,5 +50,6 @@ run unit-pipeline-schedule build/tests/test_pipeline_schedule
 run unit-trace      build/tests/test_trace
 run p2p             sh tests/test_p2p.sh build/tests/test_p2p
 run data-errors-asan sh tests/test_data_errors.sh build-asan/llmscale
+run fuzz            sh tests/test_fuzz.sh
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
