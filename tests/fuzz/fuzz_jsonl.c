@@ -3,9 +3,12 @@
  * {"text": ...} object per line), as lines and as text. Every document a
  * pass reports must be non-empty, with offsets that never go backwards and
  * stay within the file; text mode must return the file's bytes exactly.
+ * Each document is also pre-split as GPT-2 does (src/data/pretokenize.c):
+ * the pre-tokens must be non-empty and cover it exactly.
  * Seeds: a few jsonl lines with escapes, surrogate pairs, nesting, blanks. */
 #include <string.h>
 
+#include "data/pretokenize.h"
 #include "data/text_source.h"
 #include "fuzz_common.h"
 
@@ -14,10 +17,15 @@ static char g_path[4096];
 typedef struct {
     const uint8_t *data;
     size_t size, got, docs;
-    unsigned sum;
     uint64_t last_off;
     int in_doc;
 } Sink;
+
+static void on_word(void *ctx, const uint8_t *w, size_t n) {
+    if (n == 0) fuzz_fail("empty pre-token");
+    *(size_t *)ctx += n;
+    (void)w;
+}
 
 static void on_begin(void *ctx, uint64_t off) {
     Sink *s = ctx;
@@ -28,7 +36,10 @@ static void on_begin(void *ctx, uint64_t off) {
 static void on_text(void *ctx, const uint8_t *t, size_t n, uint64_t off) {
     Sink *s = ctx;
     if (!s->in_doc || n == 0 || off < s->last_off || off > s->size) fuzz_fail("bad text piece");
-    for (size_t i = 0; i < n; i++) s->sum += t[i]; /* touch every byte (ASan) */
+    /* GPT-2 pre-splitting (what prepare does next) must cover the piece exactly */
+    size_t covered = 0;
+    ls_pretokenize(t, n, on_word, &covered);
+    if (covered != n) fuzz_fail("pre-tokens cover %zu of %zu bytes", covered, n);
     s->got += n;
     s->last_off = off;
 }
@@ -53,7 +64,7 @@ void fuzz_seeds(const char *dir) {
 
 static void pass(LsTextFormat fmt, size_t size, const uint8_t *data) {
     LsInputs in = {0};
-    Sink s = {data, size, 0, 0, 0, 0, 0};
+    Sink s = {data, size, 0, 0, 0, 0};
     static const LsDocSink sink = {on_begin, on_text, on_end};
     if (setjmp(fuzz_trap.env) == 0) {
         ls_trap_arm(&fuzz_trap);
