@@ -1,13 +1,15 @@
 #!/bin/sh
 # Install the Debian packages llmscale needs, only if something is missing.
 #   install-deps.sh        build: gcc, make, OpenBLAS (CBLAS), Open MPI; OpenMP comes with gcc
-#   install-deps.sh test   also python3-torch + python3-numpy (the PyTorch reference) and
-#                          python3-regex (GPT-2's regex module, for the tokenizer references)
+#   install-deps.sh test   also python3-torch + python3-numpy (the PyTorch reference),
+#                          python3-regex (GPT-2's regex module, for the tokenizer references),
+#                          clang + libclang-rt-14-dev (libFuzzer, ASan/UBSan runtimes) +
+#                          libomp-14-dev (OpenMP for clang), for the fuzz harnesses (make fuzz)
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 pkgs="gcc make libopenblas-dev openmpi-bin libopenmpi-dev"
-[ "${1:-}" = test ] && pkgs="$pkgs python3-torch python3-numpy python3-regex"
+[ "${1:-}" = test ] && pkgs="$pkgs python3-torch python3-numpy python3-regex clang libclang-rt-14-dev libomp-14-dev"
 for p in $pkgs; do
     have "$p" || need="$need $p"
 done

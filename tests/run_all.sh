@@ -51,5 +51,6 @@ run unit-trace      build/tests/test_trace
 run p2p             sh tests/test_p2p.sh build/tests/test_p2p
 run hang-watchdog   sh tests/test_hang.sh build/llmscale
 run data-errors-asan sh tests/test_data_errors.sh build-asan/llmscale
+run fuzz            sh tests/test_fuzz.sh
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

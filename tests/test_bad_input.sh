@@ -129,6 +129,13 @@ expect_error "train --init vocab 100000 header, small file" train_micro --init "
 expect_error "train --init heads do not divide channels" train_micro --init "$T/heads.bin"
 { model_header 20240326 3 16 257 2 4 33 384; tail -c +1025 "$MODEL"; } >"$T/odd.bin"
 expect_error "train --init channels 33, heads 4" train_micro --init "$T/odd.bin"
+# found by fuzzing (tests/fuzz/fuzz_model.c): a header of the right size whose
+# shape no model can have (vocab 1: 29 floats) named no file in its error
+{ model_header 20240326 3 1 1 1 1 1 1; head -c 116 /dev/zero; } >"$T/vocab1.bin"
+expect_error "info model file of vocab 1" "$BIN" info "$T/vocab1.bin"
+grep -q "vocab1.bin" "$T/err" || report_fail "model file of vocab 1 is named in the error" "no file name:"
+# a value holding a newline still gives ONE error line (control bytes escaped)
+expect_error "train --batch with a newline in its value" train_micro --batch "$(printf '1\n2')"
 { head -c 1024 "$MODEL"; tr '\000' '\377' </dev/zero | head -c $(($(wc -c <"$MODEL") - 1024)); } >"$T/nan.bin"
 expect_error "train --init all-NaN parameters" train_micro --init "$T/nan.bin"
 expect_error "train --init with mismatching --layers" train_micro --init "$MODEL" --layers 3

@@ -147,6 +147,12 @@ printf '{"text": 42}\n' >"$T/bad2.jsonl"
 expect_error "prepare jsonl text not a string" "$BIN" prepare --input "$T/bad2.jsonl" --format jsonl --out "$T/e9"
 printf '{"text": "unterminated}\n' >"$T/bad3.jsonl"
 expect_error "prepare jsonl malformed" "$BIN" prepare --input "$T/bad3.jsonl" --format jsonl --out "$T/e10"
+# a million nested '[' overflowed the stack of the recursive JSON skip (segfault)
+{ printf '{"meta": '; head -c 1000000 /dev/zero | tr '\000' '['; printf ', "text": "x"}\n'; } >"$T/deep.jsonl"
+expect_error "prepare jsonl nested a million deep" "$BIN" prepare --input "$T/deep.jsonl" --format jsonl --out "$T/e10d"
+# 500 levels are fine (the limit is 512)
+{ printf '{"meta": '; head -c 500 /dev/zero | tr '\000' '['; head -c 500 /dev/zero | tr '\000' ']'; printf ', "text": "deep but fine"}\n'; } >"$T/deep_ok.jsonl"
+expect_ok "prepare jsonl nested 500 deep" "$BIN" prepare --input "$T/deep_ok.jsonl" --format jsonl --val-fraction 0 --out "$T/j500"
 expect_error "prepare --format unknown" "$BIN" prepare --input "$T/a.txt" --format csv --out "$T/e11"
 # a failure after some shards were written leaves nothing that looks complete
 for i in 1 2 3 4 5 6 7 8 9 10; do printf '{"text": "good document number %d"}\n' $i; done >"$T/goodbad.jsonl"

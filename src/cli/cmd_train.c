@@ -18,6 +18,7 @@
 #include "dtype_flag.h"
 #include "commands.h"
 #include "model_flags.h"
+#include "train_flags.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -135,21 +136,11 @@ static int prescan_degree(int argc, char **argv, const char *flag, const char *e
     return v;
 }
 
-int cmd_train(int argc, char **argv) {
-    if (ls_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    /* under mpirun, start MPI first, so that every later error ends the whole
-     * job; the grid's shape is the one flag read before it */
-    int tp = prescan_degree(argc, argv, "--tp", "TP"), pp = prescan_degree(argc, argv, "--pp", "PP");
-    static LsGrid grid;
-    ls_grid_init(&grid, tp, pp, 1);
+void train_parse_flags(int argc, char **argv, TrainOpts *opts, ModelFlags *mflags, int *nthreads) {
     TrainOpts o;
     train_opts_defaults(&o);
     o.pp_schedule = LS_PIPE_1F1B;
     o.virtual_stages = 1;
-    o.grid = &grid;
     ModelFlags mf = {0};
     model_flags_from_env(&mf);
     env_int("MICRO_BATCH", &o.B, 1 << 20);
@@ -226,6 +217,30 @@ int cmd_train(int argc, char **argv) {
         ls_fatal("--init and --resume exclude each other (resume already has a model)");
     if (resume_auto && !o.out)
         ls_fatal("--resume auto continues the run in --out RUNDIR (or starts it): give --out");
+    o.global_batch = global_batch; /* divided by B x dp in the trainer */
+    if (o.warmup > o.steps && o.steps > 0)
+        ls_warn("--warmup %d is longer than --steps %ld", o.warmup, o.steps);
+    *opts = o;
+    *mflags = mf;
+    *nthreads = threads;
+}
+
+int cmd_train(int argc, char **argv) {
+    if (ls_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    /* under mpirun, start MPI first, so that every later error ends the whole
+     * job; the grid's shape is the one flag read before it */
+    int tp = prescan_degree(argc, argv, "--tp", "TP"), pp = prescan_degree(argc, argv, "--pp", "PP");
+    static LsGrid grid;
+    ls_grid_init(&grid, tp, pp, 1);
+    TrainOpts o;
+    ModelFlags mf;
+    int threads;
+    train_parse_flags(argc, argv, &o, &mf, &threads);
+    o.grid = &grid;
+    int resume_auto = o.resume && !strcmp(o.resume, "auto");
     /* several ranks on one node share its cores: by default each takes its
      * share (OMP_NUM_THREADS or --threads override) */
     const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
@@ -238,9 +253,6 @@ int cmd_train(int argc, char **argv) {
         omp_set_num_threads(threads);
         ls_blas_set_threads(threads);
     }
-    o.global_batch = global_batch; /* divided by B x dp in the trainer */
-    if (o.warmup > o.steps && o.steps > 0)
-        ls_warn("--warmup %d is longer than --steps %ld", o.warmup, o.steps);
 
     /* a prepared data directory carries its tokenizer and validation shards */
     int vocab_hint = 0, have_tok = 0;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "error_trap.h"
+
 static int g_quiet = 0;
 static void (*g_abort_hook)(int) = NULL;
 static int g_rank = -1;
@@ -16,8 +18,28 @@ void ls_set_rank_tag(int rank) { g_rank = rank; }
 void ls_set_quiet(int quiet) { g_quiet = quiet; }
 void ls_set_abort_hook(void (*hook)(int code)) { g_abort_hook = hook; }
 
+/* The message as ONE line: control characters that a file name, a flag value
+ * or a file's bytes may carry into it are written as \n, \t, \xNN. */
+static void format_line(char *out, size_t cap, const char *fmt, va_list ap) {
+    char raw[LS_TRAP_MSG_BYTES];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < cap; p++) {
+        if (*p >= 0x20 && *p != 0x7f) out[o++] = (char)*p;
+        else if (*p == '\n') out[o++] = '\\', out[o++] = 'n';
+        else if (*p == '\t') out[o++] = '\\', out[o++] = 't';
+        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *p);
+    }
+    out[o] = '\0';
+}
+
 void ls_fatal(const char *fmt, ...) {
+    char line[LS_TRAP_MSG_BYTES];
     va_list ap;
+    va_start(ap, fmt);
+    format_line(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (ls_trap_active) ls_trap_fire(line); /* a fuzz harness: recover instead of exiting */
     fflush(stdout);
     /* An error every rank detects (a bad flag, a missing file) should read as
      * one line: ranks other than 0 give rank 0 a moment to report and abort
@@ -25,9 +47,7 @@ void ls_fatal(const char *fmt, ...) {
     if (g_rank > 0 && g_abort_hook) sleep(2);
     fputs("llmscale: error: ", stderr);
     if (g_rank >= 0) fprintf(stderr, "[rank %d] ", g_rank);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
+    fputs(line, stderr);
     fputc('\n', stderr);
     fflush(stderr);
     if (g_abort_hook) g_abort_hook(1);
@@ -36,12 +56,18 @@ void ls_fatal(const char *fmt, ...) {
 
 void ls_warn(const char *fmt, ...) {
     if (g_rank > 0) return;
+    char line[LS_TRAP_MSG_BYTES];
     va_list ap;
+    va_start(ap, fmt);
+    format_line(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (ls_trap_active) {
+        ls_trap_warn(line);
+        return;
+    }
     fflush(stdout);
     fputs("llmscale: warning: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
+    fputs(line, stderr);
     fputc('\n', stderr);
     fflush(stderr);
 }
@@ -67,10 +93,14 @@ void *ls_calloc(size_t n, size_t size, const char *what) {
         ls_fatal("out of memory allocating %s (%.1f MiB); use a smaller model or batch",
                  what, (double)bytes / (1 << 20));
     memset(p, 0, rounded);
+    if (ls_trap_active) ls_trap_track(p, LS_TRAP_MEM, 0);
     return p;
 }
 
-void ls_free(void *p) { free(p); }
+void ls_free(void *p) {
+    if (ls_trap_active) ls_trap_forget(p);
+    free(p);
+}
 
 void *ls_grow(void *old, size_t n_old, size_t n_new, size_t elem, const char *what) {
     void *p = ls_calloc(n_new, elem, what);

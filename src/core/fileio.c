@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "error_trap.h"
 
 FILE *ls_fopen(const char *path, const char *mode, const char *what) {
     FILE *f = fopen(path, mode);
     if (!f) ls_fatal("cannot open %s '%s': %s", what, path, strerror(errno));
+    if (ls_trap_active) ls_trap_track(f, LS_TRAP_FILE, 0);
     return f;
 }
 

@@ -91,7 +91,9 @@ const char *ls_json_string(const char *p, const char *end, LsBuf *out) {
     }
 }
 
-const char *ls_json_skip(const char *p, const char *end) {
+/* depth: containers around p; deeper than LS_JSON_MAX_DEPTH is malformed, so
+ * that a line of a million '[' cannot overflow the stack */
+static const char *skip(const char *p, const char *end, int depth) {
     p = ls_json_ws(p, end);
     if (p >= end) return NULL;
     if (*p == '"') {
@@ -102,18 +104,19 @@ const char *ls_json_skip(const char *p, const char *end) {
         return NULL;
     }
     if (*p == '{' || *p == '[') {
+        if (depth >= LS_JSON_MAX_DEPTH) return NULL;
         char close = *p == '{' ? '}' : ']';
         p = ls_json_ws(p + 1, end);
         if (p < end && *p == close) return p + 1;
         for (;;) {
             if (close == '}') {
-                p = ls_json_skip(p, end); /* key */
+                p = skip(p, end, depth + 1); /* key */
                 if (!p) return NULL;
                 p = ls_json_ws(p, end);
                 if (p >= end || *p != ':') return NULL;
                 p++;
             }
-            p = ls_json_skip(p, end);
+            p = skip(p, end, depth + 1);
             if (!p) return NULL;
             p = ls_json_ws(p, end);
             if (p >= end) return NULL;
@@ -127,6 +130,8 @@ const char *ls_json_skip(const char *p, const char *end) {
     while (q < end && strchr("0123456789+-.eEtruefalsn", *q) && *q) q++;
     return q > p ? q : NULL;
 }
+
+const char *ls_json_skip(const char *p, const char *end) { return skip(p, end, 0); }
 
 const char *ls_json_object(const char *p, const char *end, LsJsonMember fn, void *ctx) {
     p = ls_json_ws(p, end);

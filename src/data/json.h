@@ -24,7 +24,9 @@ const char *ls_json_ws(const char *p, const char *end);
 /* p at '"': append the unescaped string to out; returns the char after the
  * closing quote, or NULL if malformed. */
 const char *ls_json_string(const char *p, const char *end, LsBuf *out);
-/* skip one value of any type; NULL if malformed */
+/* skip one value of any type; NULL if malformed (or nested deeper than
+ * LS_JSON_MAX_DEPTH arrays/objects: the skip is recursive) */
+#define LS_JSON_MAX_DEPTH 512
 const char *ls_json_skip(const char *p, const char *end);
 
 /* Walk the members of the object at p: for each, the key (unescaped, in

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../core/error.h"
+#include "../core/error_trap.h"
 #include "../core/fileio.h"
 
 void ls_shard_write(const char *path, const uint16_t *tok, size_t n) {
@@ -29,6 +30,9 @@ void ls_shard_write(const char *path, const uint16_t *tok, size_t n) {
 
 void ls_shard_open(LsShard *sh, const char *path) {
     memset(sh, 0, sizeof *sh);
+    /* the header is read and checked before the file is mapped, and the file
+     * descriptor closed before any error, so an error holds nothing (which the
+     * fuzzers' error trap relies on: src/core/error_trap.h) */
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -36,20 +40,28 @@ void ls_shard_open(LsShard *sh, const char *path) {
         ls_fatal("cannot open token shard '%s': %s", path, strerror(errno));
     }
     struct stat st;
-    if (fstat(fd, &st) != 0) ls_fatal("cannot stat token shard '%s': %s", path, strerror(errno));
+    int stat_ok = fstat(fd, &st) == 0, e = errno;
+    size_t size = stat_ok ? (size_t)st.st_size : 0;
+    int regular = stat_ok && S_ISREG(st.st_mode);
+    int32_t header[3] = {0};
+    int read_ok = regular && size >= LS_SHARD_HEADER_BYTES &&
+                  pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header;
+    if (!read_ok) e = errno;
+    size_t n = header[2] < 0 ? 0 : (size_t)header[2];
+    size_t want = LS_SHARD_HEADER_BYTES + 2 * n;
+    int valid = read_ok && header[0] == LS_SHARD_MAGIC && header[1] == LS_SHARD_VERSION &&
+                header[2] >= 2 && size == want;
+    void *map = valid ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (valid && map == MAP_FAILED) e = errno;
+    close(fd); /* a mapping keeps the file alive */
+
+    if (!stat_ok) ls_fatal("cannot stat token shard '%s': %s", path, strerror(e));
     if (S_ISDIR(st.st_mode)) ls_fatal("token shard '%s' is a directory, not a file", path);
-    if (!S_ISREG(st.st_mode)) ls_fatal("token shard '%s' is not a regular file", path);
-    size_t size = (size_t)st.st_size;
+    if (!regular) ls_fatal("token shard '%s' is not a regular file", path);
     if (size < LS_SHARD_HEADER_BYTES)
         ls_fatal("token shard '%s' is truncated: %zu bytes, smaller than the %d-byte header", path,
                  size, LS_SHARD_HEADER_BYTES);
-
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) ls_fatal("cannot map token shard '%s': %s", path, strerror(errno));
-    close(fd); /* the mapping keeps the file alive */
-
-    int32_t header[3];
-    memcpy(header, map, sizeof header);
+    if (!read_ok) ls_fatal("cannot read token shard '%s': %s", path, strerror(e));
     if (header[0] != LS_SHARD_MAGIC) {
         if (header[0] == 20240326) ls_fatal("'%s' is a model checkpoint, not a token shard", path);
         if (header[0] == 20240328) ls_fatal("'%s' is a tokenizer file, not a token shard", path);
@@ -60,14 +72,14 @@ void ls_shard_open(LsShard *sh, const char *path) {
         ls_fatal("token shard '%s' has unsupported version %d (expected %d)", path, header[1],
                  LS_SHARD_VERSION);
     if (header[2] < 0) ls_fatal("token shard '%s' is corrupt: token count %d", path, header[2]);
-    size_t n = (size_t)header[2];
-    size_t want = LS_SHARD_HEADER_BYTES + 2 * n;
     if (size != want)
         ls_fatal("token shard '%s' is %s: header says %zu tokens = %zu bytes, file has %zu bytes",
                  path, size < want ? "truncated" : "corrupt (trailing bytes)", n, want, size);
     if (n < 2)
         ls_fatal("token shard '%s' holds %zu token%s; a shard needs at least 2", path, n,
                  n == 1 ? "" : "s");
+    if (map == MAP_FAILED) ls_fatal("cannot map token shard '%s': %s", path, strerror(e));
+    if (ls_trap_active) ls_trap_track(map, LS_TRAP_MAP, size);
 
     char *copy = ls_calloc(strlen(path) + 1, 1, "shard path");
     strcpy(copy, path);
@@ -79,7 +91,10 @@ void ls_shard_open(LsShard *sh, const char *path) {
 }
 
 void ls_shard_close(LsShard *sh) {
-    if (sh->map) munmap(sh->map, sh->map_bytes);
+    if (sh->map) {
+        if (ls_trap_active) ls_trap_forget(sh->map);
+        munmap(sh->map, sh->map_bytes);
+    }
     ls_free((void *)sh->path);
     memset(sh, 0, sizeof *sh);
 }

@@ -99,7 +99,13 @@ static void jsonl_doc(const char *path, long line, const char *s, size_t n, LsBu
 }
 
 uint64_t ls_read_documents(const LsInputs *in, LsTextFormat fmt, const LsDocSink *sink, void *ctx) {
-    uint8_t *buf = ls_calloc(LS_READ_CHUNK, 1, "read buffer");
+    /* chunks of LS_READ_CHUNK, or less if every file is smaller (+1: a file
+     * that grew while being read still shows) */
+    uint64_t biggest = 0;
+    for (int k = 0; k < in->n; k++)
+        if ((uint64_t)in->bytes[k] > biggest) biggest = (uint64_t)in->bytes[k];
+    size_t chunk = biggest < LS_READ_CHUNK ? (size_t)biggest + 1 : LS_READ_CHUNK;
+    uint8_t *buf = ls_calloc(chunk, 1, "read buffer");
     LsBuf line = {0}, doc = {0};
     uint64_t base = 0, ndocs = 0;
     for (int k = 0; k < in->n; k++) {
@@ -111,7 +117,7 @@ uint64_t ls_read_documents(const LsInputs *in, LsTextFormat fmt, const LsDocSink
         size_t n;
         line.n = 0;
         for (;;) {
-            n = fread(buf, 1, LS_READ_CHUNK, f);
+            n = fread(buf, 1, chunk, f);
             got += n;
             if (got > (uint64_t)in->bytes[k]) break;
             if (fmt == LS_FMT_TEXT) {

@@ -76,20 +76,28 @@ void gpt_print_presets(FILE *f) {
     }
 }
 
-void gpt_config_validate(const GptConfig *c) {
+const char *gpt_config_problem(const GptConfig *c, char *buf, size_t n) {
     if (c->num_layers < 1 || c->num_layers > 4096)
-        ls_fatal("layers must be in [1, 4096], got %d", c->num_layers);
-    if (c->channels < 1 || c->channels > 1 << 17)
-        ls_fatal("dim (channels) must be in [1, 131072], got %d", c->channels);
-    if (c->num_heads < 1) ls_fatal("heads must be >= 1, got %d", c->num_heads);
-    if (c->channels % c->num_heads != 0)
-        ls_fatal("heads (%d) must divide dim (%d)", c->num_heads, c->channels);
-    if (c->max_seq_len < 1 || c->max_seq_len > 1 << 20)
-        ls_fatal("max sequence length must be in [1, 1048576], got %d", c->max_seq_len);
-    if (c->vocab_size < 2 || c->vocab_size > 1 << 24)
-        ls_fatal("vocab must be in [2, 16777216], got %d", c->vocab_size);
-    if (c->padded_vocab_size < c->vocab_size)
-        ls_fatal("padded vocab (%d) is smaller than vocab (%d)", c->padded_vocab_size, c->vocab_size);
+        snprintf(buf, n, "layers must be in [1, 4096], got %d", c->num_layers);
+    else if (c->channels < 1 || c->channels > 1 << 17)
+        snprintf(buf, n, "dim (channels) must be in [1, 131072], got %d", c->channels);
+    else if (c->num_heads < 1) snprintf(buf, n, "heads must be >= 1, got %d", c->num_heads);
+    else if (c->channels % c->num_heads != 0)
+        snprintf(buf, n, "heads (%d) must divide dim (%d)", c->num_heads, c->channels);
+    else if (c->max_seq_len < 1 || c->max_seq_len > 1 << 20)
+        snprintf(buf, n, "max sequence length must be in [1, 1048576], got %d", c->max_seq_len);
+    else if (c->vocab_size < 2 || c->vocab_size > 1 << 24)
+        snprintf(buf, n, "vocab must be in [2, 16777216], got %d", c->vocab_size);
+    else if (c->padded_vocab_size < c->vocab_size)
+        snprintf(buf, n, "padded vocab (%d) is smaller than vocab (%d)", c->padded_vocab_size,
+                 c->vocab_size);
+    else return NULL;
+    return buf;
+}
+
+void gpt_config_validate(const GptConfig *c) {
+    char why[160];
+    if (gpt_config_problem(c, why, sizeof why)) ls_fatal("%s", why);
     if (c->vocab_size > 65536)
         ls_warn("vocab %d exceeds what uint16 token shards can address (65536)", c->vocab_size);
 }

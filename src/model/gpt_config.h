@@ -31,6 +31,9 @@ int gpt_pad_vocab(int V, int multiple);
 /* Fatal one-line error on a nonsensical config (sizes <= 0, heads not dividing
  * channels, padded vocab too small, ...). */
 void gpt_config_validate(const GptConfig *cfg);
+/* The same checks without the error: NULL if cfg is usable, else buf holding
+ * what is wrong (one line). */
+const char *gpt_config_problem(const GptConfig *cfg, char *buf, size_t n);
 /* Total parameters in the canonical (llm.c) layout, padded rows included. */
 size_t gpt_num_params(const GptConfig *cfg);
 /* The same count in double (exact below 2^53), safe to evaluate on an

@@ -55,7 +55,10 @@ void gpt_read_config(const char *path, GptConfig *cfg) {
                  path, (long long)size, cfg->num_layers, cfg->channels, cfg->vocab_size,
                  cfg->padded_vocab_size, cfg->max_seq_len, expect,
                  (double)size < expect ? "truncated" : "too long (corrupt)");
-    gpt_config_validate(cfg);
+    char why[160];
+    if (gpt_config_problem(cfg, why, sizeof why))
+        ls_fatal("model file '%s' has a header this build cannot use: %s", path, why);
+    gpt_config_validate(cfg); /* the warnings */
 }
 
 /* Canonical order: for each kind, every layer (or the single tensor). */
