@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -122,6 +123,23 @@ int64_t ckpt_latest(const char *rundir) {
     return step;
 }
 
+/* The checks a checksummed record must still pass: its step is the one asked
+ * for, the data position and AdamW count are possible. ckpt_load and
+ * ckpt_verify agree on them, so --resume auto never picks what load refuses. */
+static int record_consistent(const TrainState *st, int64_t step) {
+    return st->step == step && st->next_seq >= 0 && st->adam_t >= 0 && st->adam_t <= st->step;
+}
+
+/* 1 if the n floats at p (unaligned bytes) are all finite */
+static int floats_finite(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x;
+        memcpy(&x, p + 4 * i, 4);
+        if (!isfinite(x)) return 0;
+    }
+    return 1;
+}
+
 void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st) {
     char mpath[4096], spath[4096];
     ckpt_model_path(mpath, rundir, step);
@@ -167,7 +185,7 @@ void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState 
         ls_fatal("checkpoint model '%s' does not match its state file (CRC differs): corrupt or "
                  "mixed checkpoints", mpath);
     /* a checksummed record can still disagree with `latest` (files mixed by hand) */
-    if (st->step != step || st->next_seq < 0 || st->adam_t < 0 || st->adam_t > st->step)
+    if (!record_consistent(st, step))
         ls_fatal("checkpoint state '%s' is inconsistent (step %lld, 'latest' says %lld; AdamW count "
                  "%lld, data position %lld): corrupt or mixed checkpoints",
                  spath, (long long)st->step, (long long)step, (long long)st->adam_t,
@@ -206,13 +224,34 @@ int ckpt_verify(const char *rundir, int64_t step, const GptConfig *cfg, char *wh
     memcpy(&st, buf + 8, sizeof st);
     memcpy(&stored, buf + ssize - 4, 4);
     uint32_t crc = ls_crc32(0, buf, (size_t)ssize - 4);
+    int finite = floats_finite(buf + 8 + sizeof st, 2 * n);
     ls_free(buf);
     if (got != (size_t)ssize || head[0] != STATE_MAGIC || head[1] != STATE_VERSION || crc != stored) {
         snprintf(why, nwhy, "state file fails its checksum or header");
         return -1;
     }
-    if (st.step != step || file_crc(mpath) != st.model_crc) {
+    if (!record_consistent(&st, step)) {
+        snprintf(why, nwhy, "state record is inconsistent: step %lld, AdamW count %lld, data position %lld",
+                 (long long)st.step, (long long)st.adam_t, (long long)st.next_seq);
+        return -1;
+    }
+    if (!finite) {
+        snprintf(why, nwhy, "AdamW moments hold NaN or Inf");
+        return -1;
+    }
+    if (file_crc(mpath) != st.model_crc) {
         snprintf(why, nwhy, "model file does not match its state file");
+        return -1;
+    }
+    /* the model's parameters: what gpt_load refuses */
+    f = fopen(mpath, "rb");
+    unsigned char *mb = ls_calloc((size_t)msize, 1, "model check buffer");
+    got = f ? fread(mb, 1, (size_t)msize, f) : 0;
+    if (f) fclose(f);
+    finite = got == (size_t)msize && floats_finite(mb + 1024, n);
+    ls_free(mb);
+    if (!finite) {
+        snprintf(why, nwhy, "model parameters hold NaN or Inf");
         return -1;
     }
     return 0;

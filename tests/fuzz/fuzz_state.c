@@ -4,7 +4,8 @@
  * input. Each input runs twice: as given, and with its checksums made right
  * (the trailing CRC-32, and the record's model CRC), so that the fuzzer gets
  * past the checksum to the record's fields and the AdamW moments. Seeds: the
- * state file of a real checkpoint of a tiny model. */
+ * state file of a real checkpoint of a tiny model. Whatever ckpt_verify
+ * accepts (what --resume auto would continue from), ckpt_load must load. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,12 @@ static void make_checkpoint(const char *dir) {
     st.next_seq = 40;
     st.B = 2, st.T = 3, st.grad_accum = 4, st.shuffle = 1, st.data_seed = 1337, st.dp = 1;
     st.data_tokens = 1000, st.data_epoch = 0, st.data_windows = 333;
-    ckpt_save(dir, &g_m, &g_opt, &st);
-    snprintf(g_state, sizeof g_state, "%s/ckpt_%08d_state.bin", dir, STEP);
+    st.adam_t = g_opt.t;
+    LsGrid one;
+    ls_grid_init_single(&one);
+    CkptPart part = {&g_m.lay, g_m.params, g_opt.m, g_opt.v, 0, g_m.lay.total, 0};
+    ckpt_save(dir, &part, 1, &st, &one.world_comm, 0);
+    snprintf(g_state, sizeof g_state, "%s/ckpt_%08d/state.bin", dir, STEP);
     char mpath[4096];
     ckpt_model_path(mpath, dir, STEP);
     size_t n;
@@ -80,15 +85,19 @@ static void run_once(const uint8_t *data, size_t size) {
     }
     if (ok != 0 && (!why[0] || strchr(why, '\n'))) fuzz_fail("ckpt_verify failed without a clear reason");
     TrainState st;
+    int loaded = 0;
     if (setjmp(fuzz_trap.env) == 0) {
         ls_trap_arm(&fuzz_trap);
         ckpt_load(g_run, STEP, &g_m, &g_opt, &st);
         ls_trap_disarm();
         fuzz_accepted();
+        loaded = 1;
         if (st.step != STEP || g_opt.t != st.adam_t) fuzz_fail("ckpt_load accepted a wrong step");
     } else {
         fuzz_rejected();
     }
+    /* --resume auto picks what ckpt_verify accepts: it must then load */
+    if (ok == 0 && !loaded) fuzz_fail("ckpt_verify accepted a checkpoint that ckpt_load refuses");
 }
 
 void fuzz_one(const uint8_t *data, size_t size) {
