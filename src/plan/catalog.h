@@ -44,9 +44,8 @@ typedef struct {
     /* cpu-local: the host's cores and the memory bandwidth all of them reach
      * together (in-place updates, GB/s): what ranks sharing the host divide */
     double node_cores, node_gbs;
-    /* > 0: bytes/s of the gradient-norm pass (cpu-local: llmscale's
-     * double-precision sum of squares, bound by its add chain, not by
-     * memory); 0: hbm_gbs * mem_eff */
+    /* > 0: bytes/s of the gradient-norm pass (cpu-local: llmscale's own
+     * sum of squares, tp_grad_sq_parts, as measured); 0: hbm_gbs * mem_eff */
     double norm_gbs;
     /* 1: collectives are copies run by the compute cores themselves (llmscale
      * on one CPU host): they overlap nothing, every second of them is exposed */
