@@ -19,7 +19,9 @@ void metrics_print_line(const StepMetrics *s) {
            s->step + 1, s->total_steps, s->loss, s->lr, s->grad_norm, s->ms, s->tokens_per_s,
            s->gflops, 100.0 * s->mfu, s->mem_mib);
     if (s->ranks > 1) printf(" | comm %.1f MiB, %.1f ms", s->comm_bytes / 1048576.0, s->comm_wait_ms);
-    if (s->pp_bubble > 0) printf(" | bubble %.2f (theory %.2f)", s->pp_bubble, s->pp_bubble_theory);
+    if (s->pp_bubble >= 0)
+        printf(" | bubble %.2f (theory %.2f, stage balance %.2f)", s->pp_bubble, s->pp_bubble_theory,
+               s->pp_balance);
     if (s->val_loss >= 0) printf(" | val %.4f", s->val_loss);
     printf("\n");
     fflush(stdout);
@@ -37,8 +39,9 @@ void metrics_write_json(FILE *f, const StepMetrics *s) {
             s->comm_bytes, s->comm_wait_ms, s->tp_allreduces, s->tp_allgathers, s->tp_reduce_scatters,
             s->tp_bytes);
     if (s->skipped > 0) fprintf(f, ", \"skipped\": %ld", s->skipped);
-    if (s->pp_bubble > 0)
-        fprintf(f, ", \"pp_bubble\": %.4f, \"pp_bubble_theory\": %.4f", s->pp_bubble, s->pp_bubble_theory);
+    if (s->pp_bubble >= 0)
+        fprintf(f, ", \"pp_bubble\": %.4f, \"pp_bubble_theory\": %.4f, \"pp_balance\": %.4f", s->pp_bubble,
+                s->pp_bubble_theory, s->pp_balance);
     if (s->val_loss >= 0) fprintf(f, ", \"val_loss\": %.7g", s->val_loss);
     fprintf(f, "}\n");
     fflush(f);

@@ -559,8 +559,15 @@ int trainer_run(const TrainOpts *o) {
         sm.comm_wait_ms = wait_s * 1e3;
         sm.skipped = skipped;
         sm.pp_bubble = -1;
-        if (grid.pp > 1) { /* the slowest stage's idle time / its compute time */
-            sm.pp_bubble = ls_comm_allreduce_max_double(&gp->pp_comm, pipe_bubble(&pipe));
+        if (grid.pp > 1) {
+            /* the pipeline bubble of (P-1)/m is the idle time of the stage that
+             * sets the pace, the one with the most compute; the others idle
+             * more by as much as they compute less (pp_balance: the slowest
+             * stage's compute over the mean stage's, 1 when balanced) */
+            double c = pipe.compute_s, cmax = ls_comm_allreduce_max_double(&gp->pp_comm, c);
+            double csum = ls_comm_allreduce_sum_double(&gp->pp_comm, c);
+            sm.pp_bubble = ls_comm_allreduce_max_double(&gp->pp_comm, c == cmax ? pipe_bubble(&pipe) : -1e30);
+            sm.pp_balance = csum > 0 ? cmax * grid.pp / csum : 1.0;
             sm.pp_bubble_theory = bubble_theory;
         }
         if (have_val && ((step + 1) % o->val_every == 0 || step + 1 == o->steps))
