@@ -136,7 +136,3 @@ void pipe_tie_embedding_grads(Pipeline *p) {
     const GptTensor *t = gpt_layout_find(&m->lay, T_WTE, -1);
     ls_comm_allreduce_sum(&g->embed_comm, m->g.wte, (size_t)t->rows * t->cols);
 }
-
-double pipe_bubble(const Pipeline *p) {
-    return p->compute_s > 0 ? (p->step_s - p->compute_s) / p->compute_s : 0.0;
-}

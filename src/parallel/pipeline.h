@@ -58,7 +58,5 @@ double pipe_step(Pipeline *p, PipeBatchFn batch, void *ctx, float dloss);
 double pipe_forward_loss(Pipeline *p, const int32_t *tokens, const int32_t *targets);
 /* Sum the tied wte's gradient between the first and the last stage (P > 1). */
 void pipe_tie_embedding_grads(Pipeline *p);
-/* Measured bubble of the last step: idle / compute time of this rank. */
-double pipe_bubble(const Pipeline *p);
 
 #endif

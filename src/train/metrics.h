@@ -20,7 +20,7 @@ typedef struct {
     long tp_allreduces;   /* tensor-parallel all-reduces this rank made in the step */
     long tp_allgathers, tp_reduce_scatters; /* the same for sequence parallelism's */
     long skipped;           /* steps skipped so far for a non-finite loss or gradient */
-    double pp_bubble;       /* pipeline: idle / compute time of the slowest stage (-1: no pipeline) */
+    double pp_bubble;       /* pipeline: (longest walk - busiest stage's compute) / that compute (-1: none) */
     double pp_bubble_theory; /* (P-1)/m */
     double pp_balance;      /* pipeline: slowest stage's compute / the mean stage's (1 = balanced) */
     double tp_bytes;      /* bytes this rank sent in them (ring volumes) */

@@ -560,13 +560,19 @@ int trainer_run(const TrainOpts *o) {
         sm.skipped = skipped;
         sm.pp_bubble = -1;
         if (grid.pp > 1) {
-            /* the pipeline bubble of (P-1)/m is the idle time of the stage that
-             * sets the pace, the one with the most compute; the others idle
-             * more by as much as they compute less (pp_balance: the slowest
-             * stage's compute over the mean stage's, 1 when balanced) */
+            /* the bubble of (P-1)/m: how much longer the pipeline's walk
+             * took than the compute of the stage that sets the pace, the one
+             * with the most. The walk is measured on every stage from the
+             * common start (the previous step's collectives line the ranks
+             * up) to its last action; the longest is the pipeline's: the
+             * first stage's under GPipe and 1F1B, which ends with the last
+             * backward. A lighter stage's own idle time also holds its
+             * imbalance, reported apart as pp_balance: the busiest stage's
+             * compute over the mean stage's, 1 when balanced. */
             double c = pipe.compute_s, cmax = ls_comm_allreduce_max_double(&gp->pp_comm, c);
             double csum = ls_comm_allreduce_sum_double(&gp->pp_comm, c);
-            sm.pp_bubble = ls_comm_allreduce_max_double(&gp->pp_comm, c == cmax ? pipe_bubble(&pipe) : -1e30);
+            double walk = ls_comm_allreduce_max_double(&gp->pp_comm, pipe.step_s);
+            sm.pp_bubble = cmax > 0 ? (walk - cmax) / cmax : 0.0;
             sm.pp_balance = csum > 0 ? cmax * grid.pp / csum : 1.0;
             sm.pp_bubble_theory = bubble_theory;
         }
