@@ -13,7 +13,7 @@
 # run also prints `plan --gpu cpu-local`'s prediction against its measurement;
 #  3. data-, tensor- and sequence-parallel efficiency and the collective benchmark
 #     (bench/dp.sh); 4. pipeline GPipe vs 1F1B vs interleaved (bench/pp.sh);
-#  5. plan --gpu cpu-local against measured 1-process, dp=2, tp=2 steps (bench/plan.sh).
+#  5. plan --gpu cpu-local against measured 1-process, dp=2, tp=2, pp=2 steps (bench/plan.sh).
 #   ROUNDS=2 STEPS=5 SEQS="64 256" THREADS=2 sh bench/run.sh
 set -eu
 cd "$(dirname "$0")/.."
