@@ -8,9 +8,10 @@
  *     output projections' weights, wte rows) are summed over the tp group;
  *     replicated ones (LayerNorms, the row-parallel products' biases, wpe)
  *     hold identical gradients on every tp rank and count once;
- *   - layout-free checkpoints: the tp ranks' shards are gathered into whole
- *     tensors (gpt_shard_insert) before rank 0 writes; reading extracts each
- *     rank's shard from the whole tensors (gpt_read_canonical does that).
+ *   - layout-free checkpoints: each tp rank writes its shard's runs
+ *     (gpt_shard_runs) at their places in the whole tensors of the file
+ *     (src/train/checkpoint_write.c); reading extracts each rank's shard
+ *     from the whole tensors (gpt_read_canonical does that).
  * Collectives per layer and micro-batch (counted by the test): 2 all-reduces
  * forward (after the attention and MLP output projections) and 2 backward
  * (the input gradients of QKV and fc); the embedding adds 1 forward, the loss
