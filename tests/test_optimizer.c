@@ -6,7 +6,9 @@
  *   - adamw_step_range over ZeRO-like slices whose ends fall inside tensors
  *     and off the 16-float lines, matching the same elements of a full step;
  *   - adamw_step_zero_grads: the same parameters and moments, and the
- *     gradient left exactly zero.
+ *     gradient left exactly zero;
+ *   - clipping inside the update (grad_scale) equals scaling the gradient
+ *     first, bit for bit.
  * (Agreement with torch.optim.AdamW is the pytorch-ref test's job.) */
 #include <math.h>
 #include <omp.h>
@@ -57,7 +59,7 @@ int main(void) {
         g[s] = ls_calloc(n, 4, "g");
         for (size_t i = 0; i < n; i++) g[s][i] = ls_rng_normal(&r) * (i % 3 ? 1e-3f : 1.0f);
     }
-    AdamWParams hp = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    AdamWParams hp = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
 
     /* the reference */
     float *pr = ls_calloc(n, 4, "pr"), *mr = ls_calloc(n, 4, "mr"), *vr = ls_calloc(n, 4, "vr");
@@ -104,6 +106,36 @@ int main(void) {
         adamw_free(&o);
     }
     CHECK(slices_ok, "adamw_step_range over slices differs from the full step");
+
+    /* clipping inside the update (grad_scale) equals the separate pass the
+     * formula implies: g * f written back, then an unscaled step */
+    {
+        double norm = 0;
+        for (size_t i = 0; i < n; i++) norm += (double)g[0][i] * g[0][i];
+        norm = sqrt(norm);
+        float f = grad_clip_factor(norm, 0.25f);
+        CHECK(f < 1.0f && f == (float)(0.25 / norm), "grad_clip_factor: %g for norm %g, clip 0.25", f, norm);
+        CHECK(grad_clip_factor(norm, 0.0f) == 1.0f && grad_clip_factor(0.1, 0.25f) == 1.0f &&
+                  grad_clip_factor(NAN, 0.25f) == 1.0f,
+              "grad_clip_factor: 1 when clipping is off or the norm is below the threshold");
+        float *gs = ls_calloc(n, 4, "gs"), *p2 = ls_calloc(n, 4, "p2");
+        for (size_t i = 0; i < n; i++) gs[i] = g[0][i] * f;
+        AdamW a, b;
+        adamw_init(&a, n), adamw_init(&b, n);
+        memcpy(p, p0, n * 4), memcpy(p2, p0, n * 4);
+        AdamWParams hs = hp;
+        hs.grad_scale = f;
+        adamw_step(&a, &lay, p, g[0], &hs);
+        adamw_step(&b, &lay, p2, gs, &hp);
+        CHECK(same(p, p2, n) && same(a.m, b.m, n) && same(a.v, b.v, n),
+              "the update with grad_scale %g differs from scaling the gradient first", f);
+        memcpy(p2, p0, n * 4);
+        adamw_free(&b), adamw_init(&b, n);
+        adamw_step(&b, &lay, p2, g[0], &hp);
+        CHECK(!same(a.m, b.m, n), "the scaled update equals the unscaled one (the check above could not fail)");
+        adamw_free(&a), adamw_free(&b);
+        ls_free(gs), ls_free(p2);
+    }
 
     for (int s = 0; s < STEPS; s++) ls_free(g[s]);
     ls_free(p0), ls_free(p), ls_free(gz), ls_free(pr), ls_free(mr), ls_free(vr);

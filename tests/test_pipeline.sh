@@ -96,8 +96,12 @@ vflags="$M2 --global-batch 8 --steps 6 --val-every 3 --val-batches 4"
 $MPI -np 4 "$BIN" train $base $vflags --pp 2 --tp 2 --out v4 > v4.log 2>&1
 a=$(grep -o '"val_loss": [0-9.]*' v1/metrics.jsonl | tr '\n' ' ')
 b=$(grep -o '"val_loss": [0-9.]*' v4/metrics.jsonl | tr '\n' ' ')
-if [ -n "$a" ] && [ "$(echo "$a" | wc -w)" -eq 4 ] && [ "$a" = "$b" ]; then
-    pass "validation through pp=2 x tp=2 equals one process: $b"
+# to 1e-5 relative, the tolerance of every layout test: pp x tp sums the
+# gradient's squares (the clipping factor) and the products in another order
+if [ -n "$a" ] && [ "$(echo "$a" | wc -w)" -eq 4 ] &&
+    echo "$a|$b" | awk -F'|' '{ n = split($1, x, " "); if (split($2, y, " ") != n) exit 1
+        for (i = 2; i <= n; i += 2) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-5 * x[i]) exit 1 } }'; then
+    pass "validation through pp=2 x tp=2 equals one process to 1e-5: $b (one process: $a)"
 else
     fail "validation through the pipeline: '$b' vs one process '$a'"
 fi

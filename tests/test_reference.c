@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
     int steps = atoi(argv[4]), A = atoi(argv[5]);
     float clip = (float)atof(argv[6]);
     AdamWParams hp = {(float)atof(argv[7]), (float)atof(argv[8]), (float)atof(argv[9]),
-                      (float)atof(argv[10]), (float)atof(argv[11])};
+                      (float)atof(argv[10]), (float)atof(argv[11]), 1.0f};
 
     const char *dt = getenv("LLMSCALE_TEST_DTYPE");
     int bf16 = dt && !strcmp(dt, "bf16");
@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
             norm0 = norm;
             to_canonical(&m.lay, m.grads, grads0);
         }
-        grad_clip_scale(m.grads, P, norm, clip);
+        hp.grad_scale = grad_clip_factor(norm, clip);
         adamw_step(&opt, &m.lay, m.params, m.grads, &hp);
     }
     float *params = ls_calloc(P, 4, "params");

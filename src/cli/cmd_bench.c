@@ -161,7 +161,7 @@ int cmd_bench(int argc, char **argv) {
     gpt_init_random(&m, 1);
     AdamW opt;
     adamw_init(&opt, m.lay.total);
-    AdamWParams hp = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    AdamWParams hp = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
     int32_t *x = calloc((size_t)B * T, sizeof(int32_t)), *y = calloc((size_t)B * T, sizeof(int32_t));
     LsRng r;
     ls_rng_seed(&r, 7);
@@ -189,7 +189,7 @@ int cmd_bench(int argc, char **argv) {
         /* the trainer's step: the gradient norm, clipping at 1.0, AdamW */
         double sq, rep;
         tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep, 0);
-        grad_clip_scale(m.grads, m.lay.total, sqrt(sq + rep), 1.0f);
+        hp.grad_scale = grad_clip_factor(sqrt(sq + rep), 1.0f); /* applied inside AdamW */
         double t3 = ls_now_s();
         double to = ls_prof_begin();
         adamw_step_zero_grads(&opt, &m.lay, 0, m.lay.total, m.params, m.grads, &hp);
@@ -242,7 +242,12 @@ int cmd_bench(int argc, char **argv) {
     printf("  %-18s %8.1f  %5.1f%%  (gradient norm + clipping, loss sum, untimed glue)\n", "other",
            med - accounted,
            100.0 * (med - accounted) / med);
-    /* what `llmscale plan --gpu cpu-local` predicts for this run */
+    /* what `llmscale plan --gpu cpu-local` predicts for this run (plan models
+     * the fp32 trainer: its GEMM rate is the fp32 one) */
+    if (matmul_dtype() != LS_DTYPE_F32) {
+        printf("plan (cpu-local) models the fp32 path only: no prediction for --dtype bf16\n");
+        goto done;
+    }
     if (!have_calib) plan_calib_get(&calib, 1, nth);
     PlanLayout lay = {1, 1, 1, 1, 0, 0, PLAN_RECOMPUTE_NONE, B, T, 1};
     PlanCost pc;
@@ -250,6 +255,7 @@ int cmd_bench(int argc, char **argv) {
     printf("plan (cpu-local) predicts %.1f ms per step: error %+.1f%% against the median step, "
            "%+.1f%% against the fastest\n", pc.step_s * 1e3, 100.0 * (pc.step_s * 1e3 / med - 1),
            100.0 * (pc.step_s * 1e3 / ms[0] - 1));
+done:
     free(phase);
     free(ms);
     free(cpu_ms);

@@ -50,6 +50,10 @@ typedef struct {
     /* 1: collectives are copies run by the compute cores themselves (llmscale
      * on one CPU host): they overlap nothing, every second of them is exposed */
     int comm_on_cores;
+    /* 1: gradient clipping is applied inside the optimizer's own pass
+     * (llmscale's AdamW); 0: a separate read + write of the gradients
+     * (Megatron's multi-tensor scale) */
+    int clip_fused;
 } PlanHw;
 
 /* Look a chip up by name (a100-80g, a100-40g, h100, h200, v100, b200, mi250x,

@@ -258,7 +258,8 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
      * the 16-bit copy, read+write the moments; zero the gradients, read them
      * once more for the norm and read+write them to clip (gradient clipping at
      * 1.0, Megatron's and llmscale's default, scales them whenever the norm
-     * exceeds it, as it does through most of early training). */
+     * exceeds it, as it does through most of early training; llmscale scales
+     * them inside AdamW's pass instead: clip_fused). */
     {
         double n = n_rank_max;
         double shard = l->zero >= 1 ? (double)plan_zero_shard_len((size_t)n, dp) : n;
@@ -269,7 +270,8 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
         double zbw = hw->zero_gbs > 0 ? hw->zero_gbs * 1e9 : bw, nbw = hw->norm_gbs > 0 ? hw->norm_gbs * 1e9 : bw;
         double zeroed = p->grad_bytes * (l->zero >= 2 ? shard : n); /* ZeRO-2/3 keep only the shard */
         double gshard = p->grad_bytes * shard; /* what the norm, clipping and AdamW read */
-        o->optimizer_s = (per * shard + 2 * gshard) / bw + gshard / nbw + zeroed / zbw;
+        double clip = hw->clip_fused ? 0.0 : 2 * gshard;
+        o->optimizer_s = (per * shard + clip) / bw + gshard / nbw + zeroed / zbw;
     }
     o->step_s = o->compute_s + o->tp_comm_s + o->bubble_s + o->pp_comm_s + o->dp_comm_s + o->optimizer_s;
     double tokens_step = (double)dp * m * l->micro_batch * l->seq;

@@ -28,11 +28,11 @@ void adamw_step(AdamW *o, const GptLayout *lay, float *params, const float *grad
 /* The update of n consecutive elements of one tensor (decay = lr * wd, or 0
  * for biases and gains). If zero is not NULL (it is g), the gradient is
  * cleared right after it is read, in the same pass. */
-static void update(float *p, float *m, float *v, const float *g, float *zero, long n, float b1,
+static void update(float *p, float *m, float *v, const float *g, float *zero, long n, float gs, float b1,
                    float b2, float lr, float eps, float decay, float c1, float c2) {
 #pragma omp simd
     for (long j = 0; j < n; j++) {
-        float gj = g[j];
+        float gj = g[j] * gs;
         float mj = b1 * m[j] + (1.0f - b1) * gj;
         float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
         m[j] = mj;
@@ -67,8 +67,8 @@ static void step(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *pa
             size_t s0 = t0 > a ? t0 : a, s1 = t1 < b ? t1 : b;
             if (s0 >= s1) continue;
             size_t r = s0 - lo;
-            update(params + r, o->m + r, o->v + r, grads + r, zero ? zero + r : NULL, (long)(s1 - s0), b1,
-                   b2, lr, eps, t->decay ? lr * hp->weight_decay : 0.0f, c1, c2);
+            update(params + r, o->m + r, o->v + r, grads + r, zero ? zero + r : NULL, (long)(s1 - s0),
+                   hp->grad_scale, b1, b2, lr, eps, t->decay ? lr * hp->weight_decay : 0.0f, c1, c2);
         }
     }
 }
@@ -100,10 +100,6 @@ double grad_sq_sum(const float *g, size_t n) {
     return s;
 }
 
-float grad_clip_scale(float *g, size_t n, double norm, float clip) {
-    if (clip <= 0.0f || !(norm > clip)) return 1.0f;
-    float f = (float)(clip / norm);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) g[i] *= f;
-    return f;
+float grad_clip_factor(double norm, float clip) {
+    return clip <= 0.0f || !(norm > clip) ? 1.0f : (float)(clip / norm);
 }

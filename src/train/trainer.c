@@ -449,7 +449,7 @@ int trainer_run(const TrainOpts *o) {
 
     int32_t *x = ls_calloc((size_t)B * T, sizeof(int32_t), "batch inputs");
     int32_t *y = ls_calloc((size_t)B * T, sizeof(int32_t), "batch targets");
-    AdamWParams hp = {0, o->beta1, o->beta2, o->eps, o->weight_decay};
+    AdamWParams hp = {0, o->beta1, o->beta2, o->eps, o->weight_decay, 1.0f};
     float dloss = 1.0f / ((float)G * T); /* d(mean over the global batch)/d(token loss) */
     long last_saved = o->resume ? start : -1;
     long skipped = 0;
@@ -530,7 +530,7 @@ int trainer_run(const TrainOpts *o) {
         double wait_s = 0;
         for (int c = 0; c < V && !skip; c++) {
             ZeroSlice sl = zero_update_slice(&zz[c]);
-            grad_clip_scale(sl.grads, sl.hi - sl.lo, norm, o->grad_clip);
+            hp.grad_scale = grad_clip_factor(norm, o->grad_clip);
             adamw_step_range(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
             zero_end_step(&zz[c]);
             wait_s += zz[c].wait_s;
