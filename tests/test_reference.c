@@ -50,6 +50,7 @@
 #include "kernels/cpu/kernels.h"
 #include "model/gpt.h"
 #include "model/gpt_io.h"
+#include "parallel/tensor_parallel.h"
 #include "train/optimizer.h"
 
 static int failures = 0, passes = 0;
@@ -168,7 +169,9 @@ int main(int argc, char **argv) {
             gpt_backward(&m, 1.0f / ((float)BT * A));
         }
         losses[s] = (float)(sum / A);
-        double norm = sqrt(grad_sq_sum(m.grads, P));
+        double sq, rep; /* the trainer's own sum of squares (one process: no tied copy) */
+        tp_grad_sq_parts(&m.lay, m.grads, 0, P, &sq, &rep);
+        double norm = sqrt(sq + rep);
         if (s == 0) {
             norm0 = norm;
             to_canonical(&m.lay, m.grads, grads0);

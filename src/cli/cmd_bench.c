@@ -188,7 +188,7 @@ int cmd_bench(int argc, char **argv) {
         double t2 = ls_now_s();
         /* the trainer's step: the gradient norm, clipping at 1.0, AdamW */
         double sq, rep;
-        tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep, 0);
+        tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep);
         hp.grad_scale = grad_clip_factor(sqrt(sq + rep), 1.0f); /* applied inside AdamW */
         double t3 = ls_now_s();
         double to = ls_prof_begin();

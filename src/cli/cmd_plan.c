@@ -275,10 +275,8 @@ int cmd_plan(int argc, char **argv) {
         else if (ls_flag(a, "--sp")) pins.sp = 1, any_layout = 1;
         else if (ls_flag(a, "--recompute")) {
             const char *r = ls_str_arg(argc, argv, &i);
-            if (!strcmp(r, "none")) pins.recompute = PLAN_RECOMPUTE_NONE;
-            else if (!strcmp(r, "selective")) pins.recompute = PLAN_RECOMPUTE_SELECTIVE;
-            else if (!strcmp(r, "full")) pins.recompute = PLAN_RECOMPUTE_FULL;
-            else ls_fatal("--recompute must be none, selective or full (got '%s')", r);
+            if ((pins.recompute = gpt_recompute_parse(r)) < 0)
+                ls_fatal("--recompute must be none, selective or full (got '%s')", r);
             any_layout = 1;
         } else if (ls_flag(a, "--search")) search = 1;
         else if (ls_flag(a, "--top")) top = (int)ls_int_arg(argc, argv, &i, 1, 1000);

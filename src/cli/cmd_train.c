@@ -196,10 +196,8 @@ void train_parse_flags(int argc, char **argv, TrainOpts *opts, ModelFlags *mflag
         else if (ls_flag(a, "--trace")) o.trace = ls_str_arg(argc, argv, &i);
         else if (ls_flag(a, "--recompute")) {
             const char *r = ls_str_arg(argc, argv, &i);
-            if (!strcmp(r, "none")) o.recompute = GPT_RECOMPUTE_NONE;
-            else if (!strcmp(r, "selective")) o.recompute = GPT_RECOMPUTE_SELECTIVE;
-            else if (!strcmp(r, "full")) o.recompute = GPT_RECOMPUTE_FULL;
-            else ls_fatal("--recompute: '%s' must be none, selective or full", r);
+            if ((o.recompute = gpt_recompute_parse(r)) < 0)
+                ls_fatal("--recompute: '%s' must be none, selective or full", r);
         }
         else if (ls_flag(a, "--bucket-mb")) o.bucket_mb = ls_double_arg(argc, argv, &i, 1e-3, 4096);
         else if (ls_flag(a, "--memory-report")) o.memory_report = 1;
@@ -275,7 +273,11 @@ int cmd_train(int argc, char **argv) {
         ModelFlags mf2 = mf;
         if (o.init) gpt_read_config(o.init, &c);
         else model_flags_resolve(&mf2, vocab_hint, &c);
-        o.resume_step = ckpt_find_resumable(o.out, &c);
+        /* rank 0 reads and verifies the candidates (each in full) and tells
+         * the others, so every rank continues from the same step */
+        int64_t step = grid.rank == 0 ? ckpt_find_resumable(o.out, &c) : -1;
+        ls_comm_bcast(&grid.world_comm, &step, sizeof step, 0);
+        o.resume_step = step;
         if (o.resume_step >= 0) {
             o.resume = o.out;
             o.init = NULL;

@@ -86,6 +86,18 @@ static ActSizes act_sizes(const GptConfig *c, int B, int T, int tp, int sp) {
     return s;
 }
 
+static const char *const RECOMPUTE_NAMES[] = {"none", "selective", "full"};
+
+int gpt_recompute_parse(const char *name) {
+    for (int r = GPT_RECOMPUTE_NONE; r <= GPT_RECOMPUTE_FULL; r++)
+        if (!strcmp(name, RECOMPUTE_NAMES[r])) return r;
+    return -1;
+}
+
+const char *gpt_recompute_name(int recompute) {
+    return recompute >= GPT_RECOMPUTE_NONE && recompute <= GPT_RECOMPUTE_FULL ? RECOMPUTE_NAMES[recompute] : "?";
+}
+
 size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T) {
     return gpt_act_bytes_tp(cfg, nlayers, B, T, 1, 0);
 }

@@ -110,6 +110,10 @@ size_t gpt_act_bytes(const GptConfig *cfg, int nlayers, int B, int T);
  * and token, never the scores), so it stores what NONE does; FULL stores only
  * each layer's input and runs the layer forward again in its backward. */
 enum { GPT_RECOMPUTE_NONE, GPT_RECOMPUTE_SELECTIVE, GPT_RECOMPUTE_FULL };
+/* "none", "selective", "full" (the --recompute flag of train and plan) to
+ * GPT_RECOMPUTE_*, -1 for anything else; and back */
+int gpt_recompute_parse(const char *name);
+const char *gpt_recompute_name(int recompute);
 
 /* One activation set of a pipeline stage of nlayers layers (the head's
  * buffers only if it has the head). */

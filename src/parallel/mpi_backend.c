@@ -62,7 +62,7 @@ static MpiGroup *new_group(MPI_Comm comm) {
     int n = 0;
     MPI_Comm_size(comm, &n);
     int *mine = malloc(sizeof(int) * (size_t)n);
-    g->world_rank = malloc(sizeof(int) * (size_t)n);
+    if (g) g->world_rank = malloc(sizeof(int) * (size_t)n);
     if (!g || !mine || !g->world_rank) ls_fatal("out of memory creating a communicator");
     g->comm = comm;
     g->win = MPI_WIN_NULL;

@@ -105,11 +105,11 @@ static double sum_sq(const float *x, size_t n) {
 }
 
 void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi, double *sharded,
-                      double *replicated, int skip_wte) {
+                      double *replicated) {
     double s[2] = {0.0, 0.0};
     for (int i = 0; i < lay->ntensors; i++) {
         const GptTensor *t = &lay->tensors[i];
-        if (skip_wte && t->kind == T_WTE) continue;
+        if (t->kind == T_WTE && !lay->has_embed) continue; /* counted on the first stage */
         size_t a = t->offset, b = t->offset + (size_t)t->rows * t->cols;
         if (a < lo) a = lo;
         if (b > hi) b = hi;

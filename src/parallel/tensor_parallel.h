@@ -25,8 +25,10 @@
  * sp: sequence parallelism (tp > 1). Before the first forward. */
 void tp_attach(Gpt *m, LsComm *tp, int sp);
 /* Sum of squared gradients of the flat range [lo, hi) (g[0] is offset lo),
- * split into the tensors split across tp ranks and the replicated ones. */
+ * split into the tensors split across tp ranks and the replicated ones. The
+ * last pipeline stage's tied copy of wte (a layout with the head but not the
+ * embedding) is left out: the first stage counts wte. */
 void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi, double *sharded,
-                      double *replicated, int skip_wte);
+                      double *replicated);
 
 #endif

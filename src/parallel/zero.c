@@ -331,7 +331,8 @@ size_t zero_optimizer_len(const ZeroEngine *z) { return z->stage == 0 ? z->n : z
 
 void zero_begin_step(ZeroEngine *z) {
     z->wait_s = 0;
-    gpt_zero_grad(z->m);
+    if (!z->grads_zero) gpt_zero_grad(z->m);
+    z->grads_zero = 0;
     if (z->gshard) memset(z->gshard, 0, sizeof(float) * (z->hi - z->lo));
 }
 
@@ -347,11 +348,11 @@ void zero_end_backward(ZeroEngine *z) {
     for (int k = 0; k < z->nbuckets; k++) retire(z, &z->bucket[k]);
 }
 
-double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp, int skip_wte) {
+double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp) {
     const float *g = z->stage == 0 ? z->m->grads : z->gshard;
     size_t lo = z->stage == 0 ? 0 : z->lo, hi = z->stage == 0 ? z->n : z->hi;
     double sharded, replicated;
-    tp_grad_sq_parts(&z->m->lay, g, lo, hi, &sharded, &replicated, skip_wte);
+    tp_grad_sq_parts(&z->m->lay, g, lo, hi, &sharded, &replicated);
     /* stage 0: every dp rank holds the whole reduced gradient already */
     if (z->stage > 0) {
         sharded = ls_comm_allreduce_sum_double(z->dp, sharded);

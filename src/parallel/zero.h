@@ -83,6 +83,9 @@ typedef struct {
     double wait_s;               /* seconds inside communication calls (start, poll, wait;
                                     the shared-memory path does its copies in start)
                                     since zero_begin_step */
+    int grads_zero;              /* the optimizer left the model's whole gradient zero
+                                    (stage 0: adamw_step_zero_grads), so zero_begin_step
+                                    skips its clearing pass */
 } ZeroEngine;
 
 /* Set up the engine for model m (created with gpt_create_ex(...,
@@ -106,9 +109,9 @@ void zero_end_backward(ZeroEngine *z);
 void zero_reduce_now(ZeroEngine *z);
 /* Sum of squared reduced gradients over the whole stage (identical on every
  * rank of its dp x tp): slices summed over dp, tensor-parallel shards over
- * `tp`, replicated tensors counted once; skip_wte leaves out wte (the last
- * pipeline stage's tied copy, counted on the first stage). */
-double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp, int skip_wte);
+ * `tp`, replicated tensors counted once, the last pipeline stage's tied copy
+ * of wte left out (tp_grad_sq_parts). */
+double zero_grad_sq_sum(ZeroEngine *z, LsComm *tp);
 /* The part this rank updates: flat range [lo, hi), its parameters and its
  * reduced gradients (index 0 = flat offset lo). */
 typedef struct { size_t lo, hi; float *params, *grads; } ZeroSlice;

@@ -20,9 +20,15 @@
 #define LS_PLAN_MEMORY_H
 #include <stddef.h>
 
+#include "../model/gpt.h"
 #include "../model/gpt_config.h"
 
-typedef enum { PLAN_RECOMPUTE_NONE, PLAN_RECOMPUTE_SELECTIVE, PLAN_RECOMPUTE_FULL } PlanRecompute;
+/* the model's recomputation modes (the trainer hands its own to plan_memory) */
+typedef enum {
+    PLAN_RECOMPUTE_NONE = GPT_RECOMPUTE_NONE,
+    PLAN_RECOMPUTE_SELECTIVE = GPT_RECOMPUTE_SELECTIVE,
+    PLAN_RECOMPUTE_FULL = GPT_RECOMPUTE_FULL
+} PlanRecompute;
 /* Korthikanti et al. 2022 formulas for Megatron-style fp16/bf16 training; or
  * llmscale's own stored activations */
 typedef enum { PLAN_ACT_MEGATRON, PLAN_ACT_LLMSCALE } PlanActModel;

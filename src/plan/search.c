@@ -7,9 +7,7 @@
 
 #include "../core/error.h"
 
-const char *plan_recompute_name(PlanRecompute r) {
-    return r == PLAN_RECOMPUTE_FULL ? "full" : r == PLAN_RECOMPUTE_SELECTIVE ? "selective" : "none";
-}
+const char *plan_recompute_name(PlanRecompute r) { return gpt_recompute_name(r); }
 
 void plan_evaluate(const PlanProblem *pb, PlanLayout l, PlanCandidate *o) {
     memset(o, 0, sizeof *o);

@@ -99,16 +99,6 @@ void ckpt_prune(const char *rundir, int keep) {
     }
 }
 
-static uint32_t file_crc(const char *path) {
-    FILE *f = ls_fopen(path, "rb", "checkpoint file");
-    static unsigned char buf[1 << 16];
-    uint32_t crc = 0;
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crc = ls_crc32(crc, buf, n);
-    fclose(f);
-    return crc;
-}
-
 int64_t ckpt_latest(const char *rundir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/latest", rundir);
@@ -140,56 +130,103 @@ static int floats_finite(const unsigned char *p, size_t n) {
     return 1;
 }
 
+/* Every check a checkpoint must pass before anything is taken from it, for
+ * ckpt_verify (--resume auto: skip what fails) and ckpt_load (stop on it) alike,
+ * so that auto-resume never picks what load refuses: the state file's magic,
+ * version (1 or current) and size for a model of n parameters, its CRC, the
+ * record against the step asked for, and the model file's CRC against the one
+ * the record holds. With check_finite the AdamW moments and the parameters
+ * must also be finite (ckpt_load leaves that to its readers, which name the
+ * tensor). Reads the state file once and the model file once. Fills *st
+ * (version 1 records: zeros past their end); on failure returns -1 with the
+ * reason in why. */
+static int check_checkpoint(const char *mpath, const char *spath, int64_t step, size_t n, int check_finite,
+                            TrainState *st, char *why, size_t nwhy) {
+    int64_t ssize = ls_file_size(spath), msize = ls_file_size(mpath);
+    int64_t mexpect = 1024 + (int64_t)(n * sizeof(float));
+    if (msize != mexpect) {
+        snprintf(why, nwhy, "model file %s: '%s' (%lld bytes, expected %lld)",
+                 msize < 0 ? "missing" : "has the wrong size", mpath, (long long)msize, (long long)mexpect);
+        return -1;
+    }
+    if (ssize < 8) {
+        snprintf(why, nwhy, "state file %s: '%s'", ssize < 0 ? "missing" : "has the wrong size", spath);
+        return -1;
+    }
+    /* the header decides the record size, hence the file's */
+    uint32_t head[2] = {0, 0}, stored;
+    FILE *f = fopen(spath, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    size_t rec = head[1] == 1 ? STATE_V1_BYTES : sizeof *st;
+    int64_t sexpect = (int64_t)(8 + rec + 2 * n * sizeof(float) + 4);
+    if (got != sizeof head || head[0] != STATE_MAGIC || (head[1] != 1 && head[1] != STATE_VERSION)) {
+        snprintf(why, nwhy, "'%s' is not an llmscale state file this build reads (magic %08x version %u; "
+                 "expected %08x version 1 or %u)", spath, head[0], head[1], STATE_MAGIC, STATE_VERSION);
+        return -1;
+    }
+    if (ssize != sexpect) {
+        snprintf(why, nwhy, "state file has the wrong size: '%s' has %lld bytes, expected %lld for this model: "
+                 "it is %s", spath, (long long)ssize, (long long)sexpect, ssize < sexpect ? "truncated" : "corrupt");
+        return -1;
+    }
+    f = fopen(spath, "rb");
+    unsigned char *buf = ls_calloc((size_t)ssize, 1, "checkpoint state buffer");
+    got = f ? fread(buf, 1, (size_t)ssize, f) : 0;
+    if (f) fclose(f);
+    int rc = -1;
+    if (got != (size_t)ssize) {
+        snprintf(why, nwhy, "state file '%s' could not be read", spath);
+    } else if (memcpy(&stored, buf + ssize - 4, 4), ls_crc32(0, buf, (size_t)ssize - 4) != stored) {
+        snprintf(why, nwhy, "state file '%s' fails its checksum: corrupt", spath);
+    } else {
+        memset(st, 0, sizeof *st);
+        memcpy(st, buf + 8, rec);
+        if (!record_consistent(st, step))
+            snprintf(why, nwhy, "state file '%s' is inconsistent (step %lld, expected %lld; AdamW count %lld, "
+                     "data position %lld): corrupt or mixed checkpoints", spath, (long long)st->step,
+                     (long long)step, (long long)st->adam_t, (long long)st->next_seq);
+        else if (check_finite && !floats_finite(buf + 8 + rec, 2 * n))
+            snprintf(why, nwhy, "AdamW moments in '%s' hold NaN or Inf", spath);
+        else
+            rc = 0;
+    }
+    ls_free(buf);
+    if (rc) return rc;
+    /* the model file: its CRC links it to this state; its parameters */
+    f = fopen(mpath, "rb");
+    buf = ls_calloc((size_t)msize, 1, "checkpoint model buffer");
+    got = f ? fread(buf, 1, (size_t)msize, f) : 0;
+    if (f) fclose(f);
+    rc = -1;
+    if (got != (size_t)msize || ls_crc32(0, buf, (size_t)msize) != st->model_crc)
+        snprintf(why, nwhy, "model file '%s' does not match its state file (CRC differs): corrupt or "
+                 "mixed checkpoints", mpath);
+    else if (check_finite && !floats_finite(buf + 1024, n))
+        snprintf(why, nwhy, "model parameters in '%s' hold NaN or Inf", mpath);
+    else
+        rc = 0;
+    ls_free(buf);
+    return rc;
+}
+
 void ckpt_load(const char *rundir, int64_t step, Gpt *m, AdamW *opt, TrainState *st) {
-    char mpath[4096], spath[4096];
+    char mpath[4096], spath[4096], why[512];
     ckpt_model_path(mpath, rundir, step);
     state_path(spath, rundir, step);
-    gpt_load(m, mpath);
+    gpt_load(m, mpath); /* its header against the model, and the parameters */
     /* the file holds whole tensors of every layer, whatever this rank's shard */
-    GptLayout whole;
-    gpt_layout_build(&whole, &m->cfg, 0, m->cfg.num_layers, 1, 0);
-    size_t n = whole.total;
-    gpt_layout_free(&whole);
-    int64_t size = ls_file_size(spath);
-    if (size < 0) ls_fatal("checkpoint state '%s' is missing", spath);
-    /* the version decides the record size */
+    if (check_checkpoint(mpath, spath, step, gpt_canonical_offset(&m->cfg, T_NUM_KINDS, -1), 0, st, why,
+                         sizeof why))
+        ls_fatal("checkpoint of step %lld in '%s': %s", (long long)step, rundir, why);
     FILE *f = ls_fopen(spath, "rb", "checkpoint state");
     uint32_t head[2];
     ls_fread_exact(head, sizeof head, f, spath, "checkpoint state");
-    if (head[0] != STATE_MAGIC || (head[1] != 1 && head[1] != STATE_VERSION))
-        ls_fatal("'%s' is not an llmscale state file this build reads (magic %08x version %u; "
-                 "expected %08x version 1 or %u)", spath, head[0], head[1], STATE_MAGIC, STATE_VERSION);
-    size_t rec = head[1] == 1 ? STATE_V1_BYTES : sizeof *st;
-    int64_t expect = (int64_t)(8 + rec + 2 * n * sizeof(float) + 4);
-    if (size != expect)
-        ls_fatal("checkpoint state '%s' has %lld bytes, expected %lld for this model: it is %s",
-                 spath, (long long)size, (long long)expect, size < expect ? "truncated" : "corrupt");
-    memset(st, 0, sizeof *st);
-    ls_fread_exact(st, rec, f, spath, "checkpoint state");
+    if (fseek(f, (long)(head[1] == 1 ? STATE_V1_BYTES : sizeof *st), SEEK_CUR) != 0)
+        ls_fatal("cannot seek in checkpoint state '%s'", spath);
     gpt_read_canonical(&m->lay, opt->m, f, spath, "checkpoint state");
     gpt_read_canonical(&m->lay, opt->v, f, spath, "checkpoint state");
-    uint32_t stored;
-    ls_fread_exact(&stored, sizeof stored, f, spath, "checkpoint state");
     fclose(f);
-    /* recompute the CRC over everything but the trailing CRC itself */
-    f = ls_fopen(spath, "rb", "checkpoint state");
-    unsigned char *buf = ls_calloc((size_t)expect, 1, "state CRC buffer");
-    ls_fread_exact(buf, (size_t)expect - 4, f, spath, "checkpoint state");
-    fclose(f);
-    uint32_t crc = ls_crc32(0, buf, (size_t)expect - 4);
-    ls_free(buf);
-    if (crc != stored)
-        ls_fatal("checkpoint state '%s' fails its checksum (stored %08x, computed %08x): corrupt",
-                 spath, stored, crc);
-    if (file_crc(mpath) != st->model_crc)
-        ls_fatal("checkpoint model '%s' does not match its state file (CRC differs): corrupt or "
-                 "mixed checkpoints", mpath);
-    /* a checksummed record can still disagree with `latest` (files mixed by hand) */
-    if (!record_consistent(st, step))
-        ls_fatal("checkpoint state '%s' is inconsistent (step %lld, 'latest' says %lld; AdamW count "
-                 "%lld, data position %lld): corrupt or mixed checkpoints",
-                 spath, (long long)st->step, (long long)step, (long long)st->adam_t,
-                 (long long)st->next_seq);
     opt->t = st->adam_t;
 }
 
@@ -197,64 +234,8 @@ int ckpt_verify(const char *rundir, int64_t step, const GptConfig *cfg, char *wh
     char mpath[4096], spath[4096];
     ckpt_model_path(mpath, rundir, step);
     state_path(spath, rundir, step);
-    GptLayout whole;
-    gpt_layout_build(&whole, cfg, 0, cfg->num_layers, 1, 0);
-    size_t n = whole.total;
-    gpt_layout_free(&whole);
-    int64_t msize = ls_file_size(mpath), ssize = ls_file_size(spath);
-    int64_t mexpect = 1024 + (int64_t)(n * sizeof(float));
-    int64_t sexpect = (int64_t)(8 + sizeof(TrainState) + 2 * n * sizeof(float) + 4);
-    if (msize != mexpect) {
-        snprintf(why, nwhy, "model file %s (%lld bytes, expected %lld)", msize < 0 ? "missing" : "has the wrong size",
-                 (long long)msize, (long long)mexpect);
-        return -1;
-    }
-    if (ssize != sexpect) {
-        snprintf(why, nwhy, "state file %s (%lld bytes, expected %lld)", ssize < 0 ? "missing" : "has the wrong size",
-                 (long long)ssize, (long long)sexpect);
-        return -1;
-    }
-    FILE *f = fopen(spath, "rb");
-    unsigned char *buf = ls_calloc((size_t)ssize, 1, "state CRC buffer");
-    size_t got = f ? fread(buf, 1, (size_t)ssize, f) : 0;
-    if (f) fclose(f);
-    uint32_t head[2], stored;
     TrainState st;
-    memcpy(head, buf, sizeof head);
-    memcpy(&st, buf + 8, sizeof st);
-    memcpy(&stored, buf + ssize - 4, 4);
-    uint32_t crc = ls_crc32(0, buf, (size_t)ssize - 4);
-    int finite = floats_finite(buf + 8 + sizeof st, 2 * n);
-    ls_free(buf);
-    if (got != (size_t)ssize || head[0] != STATE_MAGIC || head[1] != STATE_VERSION || crc != stored) {
-        snprintf(why, nwhy, "state file fails its checksum or header");
-        return -1;
-    }
-    if (!record_consistent(&st, step)) {
-        snprintf(why, nwhy, "state record is inconsistent: step %lld, AdamW count %lld, data position %lld",
-                 (long long)st.step, (long long)st.adam_t, (long long)st.next_seq);
-        return -1;
-    }
-    if (!finite) {
-        snprintf(why, nwhy, "AdamW moments hold NaN or Inf");
-        return -1;
-    }
-    if (file_crc(mpath) != st.model_crc) {
-        snprintf(why, nwhy, "model file does not match its state file");
-        return -1;
-    }
-    /* the model's parameters: what gpt_load refuses */
-    f = fopen(mpath, "rb");
-    unsigned char *mb = ls_calloc((size_t)msize, 1, "model check buffer");
-    got = f ? fread(mb, 1, (size_t)msize, f) : 0;
-    if (f) fclose(f);
-    finite = got == (size_t)msize && floats_finite(mb + 1024, n);
-    ls_free(mb);
-    if (!finite) {
-        snprintf(why, nwhy, "model parameters hold NaN or Inf");
-        return -1;
-    }
-    return 0;
+    return check_checkpoint(mpath, spath, step, gpt_canonical_offset(cfg, T_NUM_KINDS, -1), 1, &st, why, nwhy);
 }
 
 int64_t ckpt_find_resumable(const char *rundir, const GptConfig *cfg) {

@@ -93,13 +93,6 @@ float lr_at(LrSchedule s, float lr_max, float lr_min, int warmup, long step, lon
     return lr_min + 0.5f * (lr_max - lr_min) * (float)(1.0 + cos(M_PI * frac));
 }
 
-double grad_sq_sum(const float *g, size_t n) {
-    double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return s;
-}
-
 float grad_clip_factor(double norm, float clip) {
     return clip <= 0.0f || !(norm > clip) ? 1.0f : (float)(clip / norm);
 }

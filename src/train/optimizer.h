@@ -49,8 +49,6 @@ void adamw_step_zero_grads(AdamW *o, const GptLayout *lay, size_t lo, size_t hi,
 typedef enum { LR_CONSTANT, LR_COSINE } LrSchedule;
 float lr_at(LrSchedule s, float lr_max, float lr_min, int warmup, long step, long total);
 
-/* L2 norm of the gradient (sum of squares in double). */
-double grad_sq_sum(const float *g, size_t n);
 /* Global-norm clipping: clip/norm when norm > clip > 0, else 1; the update
  * applies it (AdamWParams.grad_scale) instead of a separate pass over the
  * gradient (read + write 8 bytes per parameter: ~25 ms per GPT-2 124M step

@@ -502,10 +502,8 @@ int trainer_run(const TrainOpts *o) {
         double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
         if (fault_step > 0 && step + 1 >= fault_step && (fault_every || step + 1 == fault_step) && grid.rank == 0)
             zero_update_slice(&zz[0]).grads[0] = NAN; /* LLMSCALE_FAULT_NAN_STEP (tests) */
-        /* the tied wte counts once: on the first stage */
-        double sq = 0;
-        for (int c = 0; c < V; c++)
-            sq += zero_grad_sq_sum(&zz[c], &gp->tp_comm, grid.pp > 1 && mm[c].lay.has_head && !mm[c].lay.has_embed);
+        double sq = 0; /* the tied wte counts once: on the first stage */
+        for (int c = 0; c < V; c++) sq += zero_grad_sq_sum(&zz[c], &gp->tp_comm);
         double norm = sqrt(grid.pp > 1 ? ls_comm_allreduce_sum_double(&gp->pp_comm, sq) : sq);
         int skip = !isfinite(loss) || !isfinite(norm);
         if (skip) { /* leave the parameters and AdamW state as they are */
@@ -528,10 +526,15 @@ int trainer_run(const TrainOpts *o) {
         hp.lr = lr_at(o->schedule, o->lr, o->lr_min, o->warmup, step, o->steps);
         double to = ls_now_s();
         double wait_s = 0;
+        hp.grad_scale = grad_clip_factor(norm, o->grad_clip);
         for (int c = 0; c < V && !skip; c++) {
             ZeroSlice sl = zero_update_slice(&zz[c]);
-            hp.grad_scale = grad_clip_factor(norm, o->grad_clip);
-            adamw_step_range(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
+            if (zz[c].stage == 0) { /* the whole gradient: cleared in the update's own pass */
+                adamw_step_zero_grads(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
+                zz[c].grads_zero = 1;
+            } else {
+                adamw_step_range(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
+            }
             zero_end_step(&zz[c]);
             wait_s += zz[c].wait_s;
         }
