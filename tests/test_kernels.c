@@ -11,7 +11,13 @@
  *   residual_layernorm_forward vs residual_forward + layernorm_forward: the
  *     same operations in the same order, so bit-identical.
  *   classifier_forward/_backward vs matmul + cross-entropy called apart:
- *     bit-identical. */
+ *     bit-identical.
+ *   gelu_forward/_backward (vexp.h's exp through the logistic function on
+ *     AVX-512) and crossentropy_forward/_backward (vexp.h's exp) against the
+ *     formulas evaluated in double with tanh/exp from libm, over inputs from
+ *     0 to +-1e4 (exp under- and overflow inside): a float evaluation is
+ *     a few ulp (1e-7 relative) from double, so the bounds below (2e-6 of
+ *     the value's scale) fail for any wrong term or an exp off by > ~20 ulp. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +113,65 @@ static void test_classifier(void) {
     ls_free(dx), ls_free(dx2), ls_free(dw), ls_free(dw2);
 }
 
+static void test_gelu(void) {
+    long n = 100003; /* not a multiple of 16: the masked tail */
+    LsRng r;
+    ls_rng_seed(&r, 5);
+    float *x = ls_calloc((size_t)n, 4, "t"), *y = ls_calloc((size_t)n, 4, "t");
+    float *d = ls_calloc((size_t)n, 4, "t"), *dx = ls_calloc((size_t)n, 4, "t");
+    fill(x, (size_t)n, &r, 4.0f), fill(d, (size_t)n, &r, 1.0f);
+    const float edge[] = {0.0f, -1e4f, 1e4f, -30.0f, 30.0f, -9.0f, 1e-20f, -0.75f};
+    for (int i = 0; i < 8; i++) x[i * 7] = edge[i];
+    for (long i = 0; i < n; i++) y[i] = dx[i] = NAN;
+    gelu_forward(y, x, n);
+    gelu_backward(dx, x, d, n);
+    double ef = 0, eb = 0;
+    for (long i = 0; i < n; i++) {
+        double v = x[i], k = 0.7978845608028654, th = tanh(k * (v + 0.044715 * v * v * v));
+        double g = 0.5 * v * (1 + th);
+        double gp = (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * k * (1 + 3 * 0.044715 * v * v)) * d[i];
+        double e1 = fabs(y[i] - g) / (fabs(v) + 1e-30), e2 = fabs(dx[i] - gp) / (fabs(d[i]) * (1 + fabs(v)));
+        if (!(e1 <= ef)) ef = e1; /* NaN propagates */
+        if (!(e2 <= eb)) eb = e2;
+    }
+    CHECK(ef <= 2e-6, "gelu forward vs double: %.3g of |x|", ef);
+    CHECK(eb <= 2e-6, "gelu backward vs double: %.3g of |dout| (1 + |x|)", eb);
+    ls_free(x), ls_free(y), ls_free(d), ls_free(dx);
+}
+
+static void test_crossentropy(void) {
+    int N = 5, V = 1000, Vp = 1024; /* V not a multiple of 16: the masked tail */
+    LsRng r;
+    ls_rng_seed(&r, 6);
+    float *z = ls_calloc((size_t)N * Vp, 4, "t"), *z0 = ls_calloc((size_t)N * Vp, 4, "t");
+    float *loss = ls_calloc(N, 4, "t"), *lse = ls_calloc(N, 4, "t");
+    int32_t tg[5];
+    fill(z, (size_t)N * Vp, &r, 8.0f); /* exp(z - max) spans below float's range */
+    for (int i = 0; i < N; i++) tg[i] = (int32_t)ls_rng_below(&r, (uint64_t)V);
+    memcpy(z0, z, (size_t)N * Vp * 4);
+    crossentropy_forward(loss, lse, z, tg, N, V, Vp);
+    crossentropy_backward(z, lse, tg, 0.5f, N, V, Vp);
+    double el = 0, eg = 0;
+    for (int i = 0; i < N; i++) {
+        const float *zi = z0 + (long)i * Vp;
+        double m = zi[0], s = 0;
+        for (int v = 1; v < V; v++) m = fmax(m, zi[v]);
+        for (int v = 0; v < V; v++) s += exp((double)zi[v] - m);
+        double l = m + log(s);
+        el = fmax(el, fabs(loss[i] - (l - zi[tg[i]])) / fabs(l));
+        for (int v = 0; v < Vp; v++) {
+            double g = v < V ? 0.5 * (exp((double)zi[v] - l) - (v == tg[i])) : 0.0;
+            double e = fabs(z[(long)i * Vp + v] - g);
+            if (!(e <= eg)) eg = e;
+        }
+    }
+    CHECK(el <= 2e-6, "cross-entropy loss vs double: %.3g relative", el);
+    /* the probabilities are exp(z - lse) with lse a float near 30: its rounding
+     * (ulp 2e-6) is the bound, times dloss */
+    CHECK(eg <= 1e-6, "cross-entropy gradient vs double: %.3g (of dloss 0.5)", eg);
+    ls_free(z), ls_free(z0), ls_free(loss), ls_free(lse);
+}
+
 int main(void) {
     test_attention(2, 1, 32, 2, 1.0f);    /* a single position */
     test_attention(2, 37, 64, 4, 1.0f);   /* across tile boundaries */
@@ -115,5 +180,7 @@ int main(void) {
     test_attention(2, 45, 72, 3, 2.0f);   /* head size 24: the scalar tail */
     test_residual_layernorm();
     test_classifier();
+    test_gelu();
+    test_crossentropy();
     return check_summary();
 }

@@ -35,12 +35,20 @@ static void test_cpu(void) {
     const char *d = ls_blas_describe();
     CHECK(d && strstr(d, "core "), "describe '%s'", d ? d : "(null)");
     /* main() called ls_blas_setup: unless the user chose a wait policy or
-     * disabled the re-exec, we now run re-executed with passive waiting. */
+     * disabled the re-exec, we now run re-executed with a short spin (AVX-512:
+     * our GEMM on OpenMP's threads) or passive waiting (OpenBLAS's threads). */
     const char *re = getenv("LLMSCALE_BLAS_REEXEC");
     if (re && strstr(re, "OMP_WAIT_POLICY")) {
         const char *wp = getenv("OMP_WAIT_POLICY");
+        CHECK(!a512, "passive waiting chosen on an AVX-512 CPU");
         CHECK(wp && strcmp(wp, "passive") == 0, "OMP_WAIT_POLICY '%s'", wp ? wp : "(unset)");
         CHECK(strstr(d, "OMP_WAIT_POLICY=passive (set by llmscale)") != NULL, "describe '%s'", d);
+    }
+    if (re && strstr(re, "GOMP_SPINCOUNT")) {
+        const char *sc = getenv("GOMP_SPINCOUNT");
+        CHECK(a512, "a spin count chosen on a CPU without AVX-512");
+        CHECK(sc && strcmp(sc, "10000") == 0, "GOMP_SPINCOUNT '%s'", sc ? sc : "(unset)");
+        CHECK(strstr(d, "GOMP_SPINCOUNT=10000 (set by llmscale)") != NULL, "describe '%s'", d);
     }
     if (re && strstr(re, "OPENBLAS_CORETYPE"))
         CHECK(strstr(d, "core SkylakeX (chosen by llmscale") != NULL, "describe '%s'", d);

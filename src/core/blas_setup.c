@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "error.h"
 
 /* Exported by libopenblas (also declared in OpenBLAS's cblas.h, with the
@@ -21,6 +22,9 @@ extern void openblas_set_num_threads(int num_threads);
  * smallest value OpenBLAS accepts (its default is 28, ~0.1 s) */
 #define LS_TIMEOUT_VALUE "4"
 #define LS_TIMEOUT_SETTING "OPENBLAS_THREAD_TIMEOUT=" LS_TIMEOUT_VALUE
+/* libgomp's spin count (iterations of a pause loop, ~0.5 ms here) before an
+ * idle OpenMP thread sleeps, used when our own GEMM runs the products */
+#define LS_SPIN_VALUE "10000"
 
 /* AVX-512 as OpenBLAS's SkylakeX kernels need it: Foundation plus the byte/
  * word, vector-length and doubleword/quadword extensions (every AVX-512 CPU
@@ -105,8 +109,11 @@ void ls_blas_setup(int argc, char **argv) {
     int want_core = getenv("OPENBLAS_CORETYPE") == NULL && has_skylakex_isa() &&
                     !core_is_avx512(openblas_get_corename());
     /* 2. OpenMP wait policy (see the header): only when the user chose
-     * neither OMP_WAIT_POLICY nor libgomp's finer GOMP_SPINCOUNT. */
+     * neither OMP_WAIT_POLICY nor libgomp's finer GOMP_SPINCOUNT. A short
+     * spin where our AVX-512 GEMM runs the products (OpenMP threads), else
+     * passive (OpenBLAS's threads run them). */
     int want_wait = getenv("OMP_WAIT_POLICY") == NULL && getenv("GOMP_SPINCOUNT") == NULL;
+    int spin = ls_cpu_has_avx512();
     /* 3. OpenBLAS's own idle workers (see the header): unless the user chose. */
     int want_timeout = getenv("OPENBLAS_THREAD_TIMEOUT") == NULL;
     if (!want_core && !want_wait && !want_timeout) return;
@@ -114,8 +121,9 @@ void ls_blas_setup(int argc, char **argv) {
     char **av = (argv != NULL && argv[0] != NULL) ? argv : argv_from_proc();
     if (av == NULL) {
         ls_warn("cannot read this program's arguments to restart it with better OpenBLAS/"
-                "OpenMP settings; set OMP_WAIT_POLICY=passive, " LS_TIMEOUT_SETTING "%s yourself for "
-                "faster training", want_core ? " and OPENBLAS_CORETYPE=SkylakeX" : "");
+                "OpenMP settings; set %s, " LS_TIMEOUT_SETTING "%s yourself for faster training",
+                spin ? "GOMP_SPINCOUNT=" LS_SPIN_VALUE : "OMP_WAIT_POLICY=passive",
+                want_core ? " and OPENBLAS_CORETYPE=SkylakeX" : "");
         return;
     }
     char list[96] = "";
@@ -124,9 +132,11 @@ void ls_blas_setup(int argc, char **argv) {
         ok = ok && setenv("OPENBLAS_CORETYPE", LS_CORETYPE_CHOSEN, 1) == 0;
         strcat(list, "OPENBLAS_CORETYPE");
     }
+    const char *wait_var = spin ? "GOMP_SPINCOUNT" : "OMP_WAIT_POLICY";
     if (want_wait) {
-        ok = ok && setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
-        strcat(list, list[0] ? " OMP_WAIT_POLICY" : "OMP_WAIT_POLICY");
+        ok = ok && setenv(wait_var, spin ? LS_SPIN_VALUE : "passive", 1) == 0;
+        strcat(list, list[0] ? " " : "");
+        strcat(list, wait_var);
     }
     if (want_timeout) {
         ok = ok && setenv("OPENBLAS_THREAD_TIMEOUT", LS_TIMEOUT_VALUE, 1) == 0;
@@ -157,12 +167,12 @@ void ls_blas_setup(int argc, char **argv) {
      * does not claim settings the already-loaded libraries never saw. */
     int e = errno;
     if (want_core) unsetenv("OPENBLAS_CORETYPE");
-    if (want_wait) unsetenv("OMP_WAIT_POLICY");
+    if (want_wait) unsetenv(wait_var);
     if (want_timeout) unsetenv("OPENBLAS_THREAD_TIMEOUT");
     unsetenv("LLMSCALE_BLAS_REEXEC");
     ls_warn("cannot restart with %s set (exec /proc/self/exe: %s); set them yourself before "
-            "starting llmscale for faster training (OPENBLAS_CORETYPE=SkylakeX, "
-            "OMP_WAIT_POLICY=passive, " LS_TIMEOUT_SETTING ")", list, strerror(e));
+            "starting llmscale for faster training (OPENBLAS_CORETYPE=SkylakeX, %s, "
+            LS_TIMEOUT_SETTING ")", list, strerror(e), spin ? "GOMP_SPINCOUNT=" LS_SPIN_VALUE : "OMP_WAIT_POLICY=passive");
 }
 
 const char *ls_blas_describe(void) {
@@ -194,7 +204,8 @@ const char *ls_blas_describe(void) {
         snprintf(wait, sizeof wait, "OMP_WAIT_POLICY=%.40s%s", wp,
                  set_by_us("OMP_WAIT_POLICY") ? " (set by llmscale)" : "");
     else if (sc != NULL)
-        snprintf(wait, sizeof wait, "GOMP_SPINCOUNT=%.40s", sc);
+        snprintf(wait, sizeof wait, "GOMP_SPINCOUNT=%.40s%s", sc,
+                 set_by_us("GOMP_SPINCOUNT") ? " (set by llmscale)" : "");
     else
         snprintf(wait, sizeof wait, "OpenMP default wait policy");
     const char *to = getenv("OPENBLAS_THREAD_TIMEOUT");

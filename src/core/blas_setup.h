@@ -15,17 +15,28 @@
  *    SkylakeX kernels. When OpenBLAS already chose an AVX-512 core by itself
  *    (as it does on that VM) this setting is left alone.
  *
- * 2. OMP_WAIT_POLICY=passive. The Debian OpenBLAS used here is the pthread
+ * 2. The OpenMP wait policy. The Debian OpenBLAS used here is the pthread
  *    build: it has its own worker threads next to OpenMP's. By default
- *    libgomp's idle threads spin for a while after each parallel region,
- *    and OpenBLAS's workers spin after each BLAS call, so when the two
- *    alternate (a training step does, hundreds of times) each side's
- *    spinning threads steal the cores the other needs. Measured on the
- *    2-core VM: 2 element-wise OpenMP loops + one 256x768x768 sgemm took
+ *    libgomp's idle threads spin for a long while (300000 pause loops,
+ *    milliseconds) after each parallel region, and OpenBLAS's workers spin
+ *    after each BLAS call, so when the two alternate (a training step does,
+ *    hundreds of times) each side's spinning threads steal the cores the
+ *    other needs. Measured on the 2-core VM when OpenBLAS ran every
+ *    product: 2 element-wise OpenMP loops + one 256x768x768 sgemm took
  *    5.5 ms instead of 1.3 ms, and a GPT-2 124M training step (B=4, T=64)
- *    1.64 s instead of 1.16 s (up to 4x slower when another process also
- *    runs). With passive waiting, idle OpenMP threads sleep at once; each
- *    parallel region then costs ~25 us more to wake them, which is small.
+ *    1.64 s instead of 1.16 s. Hence:
+ *    - without AVX-512 (OpenBLAS runs the products): OMP_WAIT_POLICY=passive,
+ *      idle OpenMP threads sleep at once and each parallel region costs
+ *      ~25 us more to wake them;
+ *    - with AVX-512 our own GEMM (src/kernels/cpu/gemm.c) runs most products
+ *      on OpenMP's threads, and those ~25 us wake-ups at every GEMM, its k
+ *      slices and every element-wise kernel add up: GOMP_SPINCOUNT=10000
+ *      (~0.5 ms of spinning, enough to bridge the gaps between the kernels
+ *      of a step, short enough not to hold a core against OpenBLAS's
+ *      weight-gradient calls). Measured on the 2-core VM, GPT-2 124M B=4,
+ *      alternating runs: T=64 885/870 -> 848/842/840 ms per step, T=256
+ *      3047/3064 -> 3020/3030 ms (passive vs 10000; 300000 or all products
+ *      on our GEMM were slower).
  *    Not set when the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT.
  *
  * 3. OPENBLAS_THREAD_TIMEOUT=4. The other half of the same contention:
@@ -55,7 +66,8 @@
  *                               OpenBLAS did not pick an AVX-512 core
  *                               (SkylakeX, Cooperlake, SapphireRapids) by
  *                               itself and OPENBLAS_CORETYPE is unset;
- *   OMP_WAIT_POLICY=passive     if OMP_WAIT_POLICY and GOMP_SPINCOUNT are
+ *   GOMP_SPINCOUNT=10000 (AVX-512) or OMP_WAIT_POLICY=passive (other CPUs)
+ *                               if OMP_WAIT_POLICY and GOMP_SPINCOUNT are
  *                               both unset;
  *   OPENBLAS_THREAD_TIMEOUT=4   if it is unset;
  * and if anything, sets those and LLMSCALE_BLAS_REEXEC and execs
@@ -65,7 +77,7 @@
 void ls_blas_setup(int argc, char **argv);
 
 /* One line describing the BLAS and OpenMP setup in use, for logs, e.g.
- *   "OpenBLAS 0.3.21, core SkylakeX (OpenBLAS default); OMP_WAIT_POLICY=passive (set by llmscale);
+ *   "OpenBLAS 0.3.21, core SkylakeX (OpenBLAS default); GOMP_SPINCOUNT=10000 (set by llmscale);
  *    OPENBLAS_THREAD_TIMEOUT=4 (set by llmscale)"
  *   "OpenBLAS 0.3.21, core SkylakeX (chosen by llmscale: AVX-512 detected); ..."
  *   "OpenBLAS 0.3.21, core Haswell (set by OPENBLAS_CORETYPE); OpenMP default wait policy"

@@ -6,12 +6,13 @@
  *     loss_i = lse_i - z_i,target
  * Backward of dloss * loss_i w.r.t. z_iv is dloss * (softmax_v - [v == target]),
  * written in place over the logits so the (N, Vp) matrix is not stored twice.
- * Built with -ffast-math (Makefile) so expf vectorises through glibc's libmvec;
- * nothing here relies on infinities or NaN semantics. */
+ * The exponentials are vexp.h's (AVX-512; expf elsewhere). Built with
+ * -ffast-math (Makefile); nothing here relies on infinities or NaN semantics. */
 #include <math.h>
 
 #include "kernels.h"
 #include "profile.h"
+#include "vexp.h"
 
 void crossentropy_forward(float *losses, float *lse, const float *logits, const int32_t *target,
                           int N, int V, int Vp) {
@@ -21,9 +22,7 @@ void crossentropy_forward(float *losses, float *lse, const float *logits, const 
         const float *z = logits + (long)i * Vp;
         float maxv = z[0]; /* no infinities here: this file is built with -ffast-math */
         for (int v = 1; v < V; v++) maxv = z[v] > maxv ? z[v] : maxv;
-        double sum = 0.0;
-        for (int v = 0; v < V; v++) sum += expf(z[v] - maxv);
-        float l = maxv + (float)log(sum);
+        float l = maxv + (float)log(ls_sum_exp(z, V, maxv));
         lse[i] = l;
         losses[i] = l - z[target[i]];
     }
@@ -37,7 +36,7 @@ void crossentropy_backward(float *logits, const float *lse, const int32_t *targe
     for (int i = 0; i < N; i++) {
         float *z = logits + (long)i * Vp;
         float l = lse[i];
-        for (int v = 0; v < V; v++) z[v] = expf(z[v] - l) * dloss;
+        ls_exp_scale(z, V, l, dloss);
         for (int v = V; v < Vp; v++) z[v] = 0.0f;
         z[target[i]] -= dloss;
     }

@@ -23,6 +23,7 @@
 
 #include "kernels.h"
 #include "profile.h"
+#include "vexp.h"
 
 void vp_encoder_forward(float *out, const int32_t *tok, const float *wte, int v0, int Vl, int N,
                         int C) {
@@ -103,9 +104,7 @@ void vp_ce_local_sums(float *sumexp, float *zt, const float *logits, const float
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (long)i * Vl;
-        double s = 0.0;
-        for (int v = 0; v < nr; v++) s += expf(z[v] - mx[i]);
-        sumexp[i] = (float)s;
+        sumexp[i] = (float)ls_sum_exp(z, nr, mx[i]);
         int y = target[i] - v0;
         zt[i] = (y >= 0 && y < nr) ? z[y] : 0.0f;
     }
@@ -126,7 +125,7 @@ void vp_ce_backward(float *logits, const float *lse, const int32_t *target, floa
     for (int i = 0; i < N; i++) {
         float *z = logits + (long)i * Vl;
         float l = lse[i];
-        for (int v = 0; v < nr; v++) z[v] = expf(z[v] - l) * dloss;
+        ls_exp_scale(z, nr, l, dloss);
         for (int v = nr; v < Vl; v++) z[v] = 0.0f;
         int y = target[i] - v0;
         if (y >= 0 && y < nr) z[y] -= dloss;
