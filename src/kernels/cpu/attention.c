@@ -16,8 +16,9 @@
  *   attention_forward_ref / _backward_ref  materialise the (T x T)
  *       probabilities per head: the plain reference, kept for the tests;
  *   attention_forward / _backward  (the model's) never hold more than one
- *       row of scores: flash-attention style. Forward walks the keys in tiles
- *       of ATT_TILE with an online softmax: running max m, running sum l and
+ *       block of scores: flash-attention style. Forward walks the keys in
+ *       tiles of KW = 32 for blocks of QR = 8 queries, with an online
+ *       softmax per query: running max m, running sum l and
  *       output accumulator o are rescaled by exp(m_old - m_new) whenever a
  *       tile raises the max, so o / l is the softmax-weighted sum at the end;
  *       only lse = m + log(l) per row is kept. Backward recomputes each row's
@@ -26,17 +27,22 @@
  *   Scores are computed from K stored transposed per head (hs x T) so the
  *   inner loops run over contiguous keys and vectorise. Memory: O(T * hs)
  *   per thread instead of O(B * NH * T * T).
- * This file is built with -ffast-math (Makefile) so expf vectorises; the
- * masked entries are skipped, never represented by infinities. */
+ * Measured (GPT-2 124M shape, B=4, T=256, 2 threads, one layer forward +
+ * backward): 4 x 16 register tiles and a scalar transpose 15.9 ms; 8 x 32
+ * tiles, vexp.h's exp and the 16 x 16 transposing packer 8.6 ms.
+ * This file is built with -ffast-math (Makefile); the masked entries are
+ * zeroed (or -FLT_MAX for a maximum), never represented by infinities. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
 #include "../../core/error.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "profile.h"
+#include "vexp.h"
 
-#define ATT_TILE 16 /* keys per tile of the online softmax */
+#define ATT_TILE 16 /* floats per vector; register tiles are two wide (KW) */
 
 /* 16 floats as one vector (a zmm register with AVX-512; GCC splits it
  * otherwise); loads and stores through memcpy, so any alignment works. */
@@ -138,78 +144,141 @@ void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, co
     ls_prof_end(LS_PROF_ATTENTION, t0_);
 }
 
+/* Rows [0, T) of one head's slice (hs floats, row stride C3) transposed
+ * into dst (hs x Tp, row i holding element i of every row; columns T..Tp
+ * zero). With AVX-512, by gemm.c's 16 x 16 register-transposing packer:
+ * the scalar transpose wrote each element to a different cache line of a
+ * 64 KB buffer and, at T=256, took longer than the head's arithmetic. */
+static void transpose_head(float *restrict dst, const float *src, int T, int Tp, int C3, int hs) {
+#ifdef __AVX512F__
+    gemm_pack_f32_t(dst, Tp, hs, src, C3, T);
+#else
+    for (int t = 0; t < Tp; t++)
+        for (int i = 0; i < hs; i++) dst[(long)i * Tp + t] = t < T ? src[(long)t * C3 + i] : 0.0f;
+#endif
+}
+
 /* Head h of sequence b, gathered into contiguous scratch: Kt transposed
- * (hs x T, so a row of scores is a run of contiguous FMAs), and V, Q rows
- * (T x hs). */
+ * (hs x Tp, so a row of scores is a run of contiguous FMAs), and V, Q rows
+ * (T x hs; either may be NULL: not needed). */
 static void gather_head(float *restrict Kt, float *restrict Vh, float *restrict Qh, const float *qkv,
                         int b, int h, int T, int Tp, int C, int hs) {
     int C3 = 3 * C;
+    const float *head = qkv + (long)b * T * C3 + h * hs;
+    transpose_head(Kt, head + C, T, Tp, C3, hs);
     for (int t = 0; t < T; t++) {
-        const float *row = qkv + ((long)b * T + t) * C3 + h * hs;
-        for (int i = 0; i < hs; i++) Kt[(long)i * Tp + t] = row[C + i];
-        memcpy(Vh + (long)t * hs, row + 2 * C, sizeof(float) * hs);
-        if (Qh) memcpy(Qh + (long)t * hs, row, sizeof(float) * hs);
+        if (Vh) memcpy(Vh + (long)t * hs, head + (long)t * C3 + 2 * C, sizeof(float) * hs);
+        if (Qh) memcpy(Qh + (long)t * hs, head + (long)t * C3, sizeof(float) * hs);
     }
 }
 
-/* s[j] = scale * q . k_{t0+j} for j < n (rounded up to whole tiles: Kt rows
- * are zero-padded to Tp), from the transposed keys. Each tile of 16 scores
- * stays in one vector register while the hs products accumulate into it. */
-static inline void scores(float *restrict s, const float *restrict q, const float *restrict Kt, int t0,
-                          int n, int Tp, int hs, float scale) {
-    for (int j0 = 0; j0 < n; j0 += ATT_TILE) {
-        v16 acc = {0};
-        for (int i = 0; i < hs; i++) acc += q[i] * load16(Kt + (long)i * Tp + t0 + j0);
-        store16(s + j0, acc * scale);
-    }
+/* Register blocking. The three products of attention are small matrix
+ * products per head (scores = Q K^T, out = P V, and their transposes in
+ * backward), computed in register tiles of QR = 8 rows x 32 columns (two
+ * vectors): 16 accumulators, and per step 2 vector loads + 8 broadcasts for
+ * 16 FMAs, so the FMA units, not the loads, set the pace (the earlier 4 x
+ * 16 tiles needed 5 loads per 4 FMAs: ~85 GFLOP/s here). */
+#define QR 8
+#define KW (2 * ATT_TILE) /* columns of a register tile */
+
+static inline v16 vexp16(v16 x) {
+#ifdef LS_HAVE_VEXP
+    return (v16)ls_vexp((__m512)x);
+#else
+    v16 y;
+    for (int i = 0; i < 16; i++) y[i] = expf(x[i]);
+    return y;
+#endif
+}
+static inline float hmax16(v16 x) {
+    float m = x[0];
+    for (int i = 1; i < 16; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+static inline float hsum16(v16 x) {
+    float s = 0.0f;
+    for (int i = 0; i < 16; i++) s += x[i];
+    return s;
+}
+/* lanes lo..lo+15 that are < n: all ones, else 0 (as a mask to AND with) */
+typedef int vi16 __attribute__((vector_size(64)));
+static inline v16 keep_below(v16 x, int lo, int n) {
+    const vi16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    vi16 m = (iota + lo) < n;
+    return (v16)((vi16)x & m);
 }
 
-/* Register-blocked helpers: four query rows at a time share every vector
- * load of K or V (1 load per 4 FMAs instead of 1 per FMA). */
-#define QR 4
-
-/* s_r[j] = scale * q_r . k_{t0+j}, rows r < QR, j < n rounded up to tiles */
-static inline void scores4(float *const s[QR], const float *const q[QR], const float *restrict Kt, int t0,
+/* s_r[j] = scale * q_r . k_{t0+j}, rows r < QR, j < n rounded up to KW
+ * (Kt rows are zero-padded to Tp, a multiple of KW) */
+static inline void scores8(float *const s[QR], const float *const q[QR], const float *restrict Kt, int t0,
                            int n, int Tp, int hs, float scale) {
-    for (int j0 = 0; j0 < n; j0 += ATT_TILE) {
-        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int j0 = 0; j0 < n; j0 += KW) {
+        v16 a[QR][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < QR; r++) a[r][0] = a[r][1] = (v16){0};
         for (int i = 0; i < hs; i++) {
-            v16 k = load16(Kt + (long)i * Tp + t0 + j0);
-            a0 += q[0][i] * k, a1 += q[1][i] * k, a2 += q[2][i] * k, a3 += q[3][i] * k;
+            v16 k0 = load16(Kt + (long)i * Tp + t0 + j0), k1 = load16(Kt + (long)i * Tp + t0 + j0 + 16);
+#pragma GCC unroll 8
+            for (int r = 0; r < QR; r++) a[r][0] += q[r][i] * k0, a[r][1] += q[r][i] * k1;
         }
-        store16(s[0] + j0, a0 * scale), store16(s[1] + j0, a1 * scale);
-        store16(s[2] + j0, a2 * scale), store16(s[3] + j0, a3 * scale);
+#pragma GCC unroll 8
+        for (int r = 0; r < QR; r++) store16(s[r] + j0, a[r][0] * scale), store16(s[r] + j0 + 16, a[r][1] * scale);
     }
 }
 
-/* y_r += sum_{j<n} w_r[j] x_j over hs floats, x_j = X + (x0 + j) * ldx */
-static inline void wsum4(float *const y[QR], const float *const w[QR], const float *restrict X, long ldx,
+/* y_r += sum_{j<n} w_r[j] x_j over hs floats, x_j = X + (x0 + j) * ldx:
+ * 32 columns of all QR rows at a time, then 16, then single columns */
+static inline void wsum8(float *const y[QR], const float *const w[QR], const float *restrict X, long ldx,
                          int x0, int n, int hs) {
     int c = 0;
+    for (; c + KW <= hs; c += KW) {
+        v16 a[QR][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < QR; r++) a[r][0] = load16(y[r] + c), a[r][1] = load16(y[r] + c + 16);
+        for (int j = 0; j < n; j++) {
+            const float *xr = X + (x0 + j) * ldx + c;
+            v16 x0v = load16(xr), x1v = load16(xr + 16);
+#pragma GCC unroll 8
+            for (int r = 0; r < QR; r++) a[r][0] += w[r][j] * x0v, a[r][1] += w[r][j] * x1v;
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < QR; r++) store16(y[r] + c, a[r][0]), store16(y[r] + c + 16, a[r][1]);
+    }
     for (; c + 16 <= hs; c += 16) {
-        v16 a0 = load16(y[0] + c), a1 = load16(y[1] + c), a2 = load16(y[2] + c), a3 = load16(y[3] + c);
+        v16 a[QR];
+#pragma GCC unroll 8
+        for (int r = 0; r < QR; r++) a[r] = load16(y[r] + c);
         for (int j = 0; j < n; j++) {
             v16 x = load16(X + (x0 + j) * ldx + c);
-            a0 += w[0][j] * x, a1 += w[1][j] * x, a2 += w[2][j] * x, a3 += w[3][j] * x;
+#pragma GCC unroll 8
+            for (int r = 0; r < QR; r++) a[r] += w[r][j] * x;
         }
-        store16(y[0] + c, a0), store16(y[1] + c, a1), store16(y[2] + c, a2), store16(y[3] + c, a3);
+#pragma GCC unroll 8
+        for (int r = 0; r < QR; r++) store16(y[r] + c, a[r]);
     }
     for (; c < hs; c++) /* head sizes that are not a multiple of 16 */
         for (int r = 0; r < QR; r++)
             for (int j = 0; j < n; j++) y[r][c] += w[r][j] * X[(x0 + j) * ldx + c];
 }
 
+/* x on lanes lo..lo+15 that are < n, `other` on the rest */
+static inline v16 below_else(v16 x, int lo, int n, float other) {
+    v16 o = {0};
+    o += other;
+    return keep_below(x, lo, n) + (o - keep_below(o, lo, n));
+}
+
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH) {
     int hs = C / NH, C3 = 3 * C;
     double t0_ = ls_prof_begin();
     float scale = 1.0f / sqrtf((float)hs);
-    int Tp = (T + ATT_TILE - 1) / ATT_TILE * ATT_TILE;
+    int Tp = (T + KW - 1) / KW * KW;
 #pragma omp parallel
     {
         float *Kt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
         float *Vh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
         float *o = ls_calloc((size_t)QR * hs, sizeof(float), "attention scratch");
-        float sbuf[QR][ATT_TILE];
+        float sbuf[QR][KW];
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
@@ -224,26 +293,29 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
                         orow[r] = o + (long)r * hs;
                     }
                     memset(o, 0, sizeof(float) * QR * hs);
-                    for (int k0 = 0; k0 <= last; k0 += ATT_TILE) {
-                        int n = last - k0 + 1 < ATT_TILE ? last - k0 + 1 : ATT_TILE;
-                        scores4(s, q, Kt, k0, n, Tp, hs, scale);
+                    for (int k0 = 0; k0 <= last; k0 += KW) {
+                        int n = last - k0 + 1 < KW ? last - k0 + 1 : KW;
+                        scores8(s, q, Kt, k0, n, Tp, hs, scale);
                         for (int r = 0; r < QR; r++) {
                             /* causal: key k0+j is visible to row t0+r iff k0+j <= t0+r; every
-                             * row sees key k0 (tiles are 16-aligned, row blocks 4-aligned) */
+                             * row sees key k0 (tiles are KW-aligned, row blocks QR-aligned) */
                             int vis = t0 + r - k0 + 1 < n ? t0 + r - k0 + 1 : n;
-                            float mt = s[r][0];
-                            for (int j = 1; j < vis; j++) mt = s[r][j] > mt ? s[r][j] : mt;
+                            v16 s0 = load16(s[r]), s1 = load16(s[r] + 16);
+                            float m0 = hmax16(below_else(s0, 0, vis, -FLT_MAX));
+                            float m1 = hmax16(below_else(s1, 16, vis, -FLT_MAX));
+                            float mt = m0 > m1 ? m0 : m1;
                             if (k0 == 0 || mt > m[r]) { /* new running max: rescale */
                                 float alpha = k0 == 0 ? 0.0f : expf(m[r] - mt);
                                 l[r] *= alpha;
                                 for (int i = 0; i < hs; i++) orow[r][i] *= alpha;
                                 m[r] = mt;
                             }
-                            for (int j = 0; j < vis; j++) s[r][j] = expf(s[r][j] - m[r]);
-                            for (int j = vis; j < n; j++) s[r][j] = 0.0f;
-                            for (int j = 0; j < vis; j++) l[r] += s[r][j];
+                            v16 p0 = keep_below(vexp16(s0 - m[r]), 0, vis);
+                            v16 p1 = keep_below(vexp16(s1 - m[r]), 16, vis);
+                            l[r] += hsum16(p0 + p1);
+                            store16(s[r], p0), store16(s[r] + 16, p1);
                         }
-                        wsum4(orow, (const float *const *)s, Vh, hs, k0, n, hs);
+                        wsum8(orow, (const float *const *)s, Vh, hs, k0, n, hs);
                     }
                     for (int r = 0; r < nr; r++) {
                         float inv = 1.0f / l[r], *dst = out + ((long)b * T + t0 + r) * C + h * hs;
@@ -259,47 +331,65 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
     ls_prof_end(LS_PROF_ATTENTION, t0_);
 }
 
-/* y_jj += sum_{r<nr} W[r*ldw + j + jj] x_r over hs floats, for four keys jj:
+/* y_jj += sum_{r<nr} W[r*ldw + j + jj] x_r over hs floats, for QR keys jj:
  * the transposed product dK_j += sum_t ds[t][j] q_t, one load of q_t per
- * four keys. */
-static inline void outer4(float *const y[QR], const float *restrict W, long ldw, int j, int nr,
+ * QR keys (32 columns at a time, then 16, then single columns) */
+static inline void outer8(float *const y[QR], const float *restrict W, long ldw, int j, int nr,
                           const float *restrict X, long ldx, int hs) {
     int c = 0;
+    for (; c + KW <= hs; c += KW) {
+        v16 a[QR][2];
+#pragma GCC unroll 8
+        for (int jj = 0; jj < QR; jj++) a[jj][0] = load16(y[jj] + c), a[jj][1] = load16(y[jj] + c + 16);
+        for (int r = 0; r < nr; r++) {
+            v16 x0 = load16(X + r * ldx + c), x1 = load16(X + r * ldx + c + 16);
+            const float *w = W + r * ldw + j;
+#pragma GCC unroll 8
+            for (int jj = 0; jj < QR; jj++) a[jj][0] += w[jj] * x0, a[jj][1] += w[jj] * x1;
+        }
+#pragma GCC unroll 8
+        for (int jj = 0; jj < QR; jj++) store16(y[jj] + c, a[jj][0]), store16(y[jj] + c + 16, a[jj][1]);
+    }
     for (; c + 16 <= hs; c += 16) {
-        v16 a0 = load16(y[0] + c), a1 = load16(y[1] + c), a2 = load16(y[2] + c), a3 = load16(y[3] + c);
+        v16 a[QR];
+#pragma GCC unroll 8
+        for (int jj = 0; jj < QR; jj++) a[jj] = load16(y[jj] + c);
         for (int r = 0; r < nr; r++) {
             v16 x = load16(X + r * ldx + c);
             const float *w = W + r * ldw + j;
-            a0 += w[0] * x, a1 += w[1] * x, a2 += w[2] * x, a3 += w[3] * x;
+#pragma GCC unroll 8
+            for (int jj = 0; jj < QR; jj++) a[jj] += w[jj] * x;
         }
-        store16(y[0] + c, a0), store16(y[1] + c, a1), store16(y[2] + c, a2), store16(y[3] + c, a3);
+#pragma GCC unroll 8
+        for (int jj = 0; jj < QR; jj++) store16(y[jj] + c, a[jj]);
     }
     for (; c < hs; c++)
         for (int jj = 0; jj < QR; jj++)
             for (int r = 0; r < nr; r++) y[jj][c] += W[r * ldw + j + jj] * X[r * ldx + c];
 }
 
-/* Backward, per head, in blocks of ATT_TILE query rows: first each row's
- * probabilities a (recomputed from lse) and score gradients ds (four rows
+/* Backward, per head, in blocks of QB = KW query rows: first each row's
+ * probabilities a (recomputed from lse) and score gradients ds (QR rows
  * at a time), then
- *   dq_t = sum_j ds[t][j] k_j                      (four rows at a time)
+ *   dq_t = sum_j ds[t][j] k_j                      (QR rows at a time)
  *   dK_j += sum_t ds[t][j] q_t,  dV_j += sum_t a[t][j] dout_t
- * with the whole block's rows applied to four dK/dV rows while they are in
+ * with the whole block's rows applied to QR dK/dV rows while they are in
  * registers, so those rank-1 updates cost one read-modify-write per block. */
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                         const float *lse, int B, int T, int C, int NH) {
     double t0_ = ls_prof_begin();
-    int hs = C / NH, C3 = 3 * C, QB = ATT_TILE;
+    int hs = C / NH, C3 = 3 * C, QB = KW;
     float scale = 1.0f / sqrtf((float)hs);
-    int Tp = (T + ATT_TILE - 1) / ATT_TILE * ATT_TILE;
+    int Tp = (T + KW - 1) / KW * KW;
 #pragma omp parallel
     {
         /* per head: Kt, Vt (hs x Tp) transposed; Q, K, dout rows, dK, dV (T x hs);
          * one block's probabilities and score gradients (QB x Tp, one spare row
-         * for the reads of the last, partial group of keys) */
+         * for the reads of the last, partial group of keys); a spare row that
+         * takes the writes of rows and keys past the end (Tp or hs floats) */
+        size_t nspare = (size_t)(Tp > hs ? Tp : hs);
         float *Kt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
         float *Vt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
-        float *Vh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
         float *Qh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
         float *Kh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
         float *Dh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
@@ -308,23 +398,21 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
         float *P = ls_calloc((size_t)(QB + 1) * Tp, sizeof(float), "attention scratch");
         float *dS = ls_calloc((size_t)(QB + 1) * Tp, sizeof(float), "attention scratch");
         float *dq = ls_calloc((size_t)QR * hs, sizeof(float), "attention scratch");
-        float *spare = ls_calloc((size_t)QR * hs, sizeof(float), "attention scratch");
+        float *spare = ls_calloc(nspare, sizeof(float), "attention scratch");
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                gather_head(Kt, Vh, Qh, qkv, b, h, T, Tp, C, hs);
+                gather_head(Kt, NULL, Qh, qkv, b, h, T, Tp, C, hs);
+                transpose_head(Vt, qkv + (long)b * T * C3 + h * hs + 2 * C, T, Tp, C3, hs);
                 for (int t = 0; t < T; t++) {
                     memcpy(Dh + (long)t * hs, dout + ((long)b * T + t) * C + h * hs, sizeof(float) * hs);
-                    for (int i = 0; i < hs; i++) {
-                        Vt[(long)i * Tp + t] = Vh[(long)t * hs + i];
-                        Kh[(long)t * hs + i] = Kt[(long)i * Tp + t];
-                    }
+                    memcpy(Kh + (long)t * hs, qkv + ((long)b * T + t) * C3 + C + h * hs, sizeof(float) * hs);
                 }
                 memset(dK, 0, sizeof(float) * hs * T);
                 memset(dV, 0, sizeof(float) * hs * T);
                 for (int t0 = 0; t0 < T; t0 += QB) {
                     int nb = T - t0 < QB ? T - t0 : QB, nkeys = t0 + nb; /* keys this block sees */
-                    for (int g = 0; g < nb; g += QR) { /* four rows: a, ds, dq */
+                    for (int g = 0; g < nb; g += QR) { /* QR rows: a, ds, dq */
                         int ng = nb - g < QR ? nb - g : QR, nmax = t0 + g + ng; /* keys of the group */
                         const float *q[QR], *d[QR];
                         float *a[QR], *ds[QR], *dqr[QR];
@@ -336,31 +424,34 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                             ds[r] = r < ng ? dS + (long)(g + r) * Tp : spare;
                             dqr[r] = dq + (long)r * hs;
                         }
-                        scores4(a, q, Kt, 0, nmax, Tp, hs, scale);
-                        scores4(ds, d, Vt, 0, nmax, Tp, hs, 1.0f);
+                        scores8(a, q, Kt, 0, nmax, Tp, hs, scale);
+                        scores8(ds, d, Vt, 0, nmax, Tp, hs, 1.0f);
                         for (int r = 0; r < ng; r++) {
                             int t = t0 + g + r, n = t + 1;
                             const float *out_t = out + ((long)b * T + t) * C + h * hs;
                             float L = lse[((long)b * NH + h) * T + t], dot = 0.0f;
-                            /* a = exp(s - lse); sum_j a[j] da[j] = dout_t . out_t */
+                            /* a = exp(s - lse); sum_j a[j] da[j] = dout_t . out_t; keys
+                             * past t (causal) get a = ds = 0, up to the block's last key */
                             for (int i = 0; i < hs; i++) dot += d[r][i] * out_t[i];
-                            for (int j = 0; j < n; j++) a[r][j] = expf(a[r][j] - L);
-                            for (int j = 0; j < n; j++) ds[r][j] = a[r][j] * (ds[r][j] - dot) * scale;
-                            for (int j = n; j < nkeys; j++) a[r][j] = ds[r][j] = 0.0f; /* causal */
+                            for (int j0 = 0; j0 < nkeys; j0 += 16) {
+                                v16 p = keep_below(vexp16(load16(a[r] + j0) - L), j0, n);
+                                store16(a[r] + j0, p);
+                                store16(ds[r] + j0, p * (load16(ds[r] + j0) - dot) * scale);
+                            }
                         }
                         memset(dq, 0, sizeof(float) * QR * hs);
-                        wsum4(dqr, (const float *const *)ds, Kh, hs, 0, nmax, hs);
+                        wsum8(dqr, (const float *const *)ds, Kh, hs, 0, nmax, hs);
                         for (int r = 0; r < ng; r++)
                             memcpy(dqkv + ((long)b * T + t0 + g + r) * C3 + h * hs, dqr[r], sizeof(float) * hs);
                     }
-                    for (int j = 0; j < nkeys; j += QR) { /* four keys: dK, dV */
+                    for (int j = 0; j < nkeys; j += QR) { /* QR keys: dK, dV */
                         float *yk[QR], *yv[QR];
                         for (int jj = 0; jj < QR; jj++) {
                             yk[jj] = j + jj < nkeys ? dK + (long)(j + jj) * hs : spare;
                             yv[jj] = j + jj < nkeys ? dV + (long)(j + jj) * hs : spare;
                         }
-                        outer4(yk, dS, Tp, j, nb, Qh + (long)t0 * hs, hs, hs);
-                        outer4(yv, P, Tp, j, nb, Dh + (long)t0 * hs, hs, hs);
+                        outer8(yk, dS, Tp, j, nb, Qh + (long)t0 * hs, hs, hs);
+                        outer8(yv, P, Tp, j, nb, Dh + (long)t0 * hs, hs, hs);
                     }
                 }
                 for (int t = 0; t < T; t++) {
@@ -369,7 +460,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                     memcpy(dst + 2 * C, dV + (long)t * hs, sizeof(float) * hs);
                 }
             }
-        ls_free(Kt), ls_free(Vt), ls_free(Vh), ls_free(Qh), ls_free(Kh), ls_free(Dh);
+        ls_free(Kt), ls_free(Vt), ls_free(Qh), ls_free(Kh), ls_free(Dh);
         ls_free(dK), ls_free(dV), ls_free(P), ls_free(dS), ls_free(dq), ls_free(spare);
     }
     ls_prof_end(LS_PROF_ATTENTION, t0_);
