@@ -190,15 +190,34 @@ static inline v16 vexp16(v16 x) {
     return y;
 #endif
 }
+/* lane-wise max */
+static inline v16 vmax16(v16 a, v16 b) {
+#ifdef __AVX512F__
+    return (v16)_mm512_max_ps((__m512)a, (__m512)b);
+#else
+    for (int i = 0; i < 16; i++) a[i] = b[i] > a[i] ? b[i] : a[i];
+    return a;
+#endif
+}
+/* horizontal max and sum: 4 shuffle steps with AVX-512 (a scalar loop
+ * compiles to 15 dependent scalar operations plus extractions) */
 static inline float hmax16(v16 x) {
+#ifdef __AVX512F__
+    return _mm512_reduce_max_ps((__m512)x);
+#else
     float m = x[0];
     for (int i = 1; i < 16; i++) m = x[i] > m ? x[i] : m;
     return m;
+#endif
 }
 static inline float hsum16(v16 x) {
+#ifdef __AVX512F__
+    return _mm512_reduce_add_ps((__m512)x);
+#else
     float s = 0.0f;
     for (int i = 0; i < 16; i++) s += x[i];
     return s;
+#endif
 }
 /* lanes lo..lo+15 that are < n: all ones, else 0 (as a mask to AND with) */
 typedef int vi16 __attribute__((vector_size(64)));
@@ -301,9 +320,8 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
                              * row sees key k0 (tiles are KW-aligned, row blocks QR-aligned) */
                             int vis = t0 + r - k0 + 1 < n ? t0 + r - k0 + 1 : n;
                             v16 s0 = load16(s[r]), s1 = load16(s[r] + 16);
-                            float m0 = hmax16(below_else(s0, 0, vis, -FLT_MAX));
-                            float m1 = hmax16(below_else(s1, 16, vis, -FLT_MAX));
-                            float mt = m0 > m1 ? m0 : m1;
+                            v16 b0 = below_else(s0, 0, vis, -FLT_MAX), b1 = below_else(s1, 16, vis, -FLT_MAX);
+                            float mt = hmax16(vmax16(b0, b1));
                             if (k0 == 0 || mt > m[r]) { /* new running max: rescale */
                                 float alpha = k0 == 0 ? 0.0f : expf(m[r] - mt);
                                 l[r] *= alpha;
