@@ -136,6 +136,9 @@ static void test_vexp(void) {
         }
     }
     CHECK(worst <= 2, "vexp: %lld ulp from exp at %g", (long long)worst, at);
+    float o16[16];
+    _mm512_storeu_ps(o16, ls_vexp(_mm512_set1_ps(NAN)));
+    CHECK(isnan(o16[0]), "vexp(NaN) = %g", o16[0]);
     const float far[4] = {-1e30f, -200.0f, 100.0f, 1e30f}, want[4] = {0.0f, 0.0f, INFINITY, INFINITY};
     for (int k = 0; k < 4; k++) {
         float o[16];
@@ -200,6 +203,12 @@ static void test_crossentropy(void) {
         }
     }
     CHECK(el <= 2e-6, "cross-entropy loss vs double: %.3g relative", el);
+    /* a NaN logit anywhere in a row (not the target) makes that row's loss NaN:
+     * the trainer detects non-finite steps by the loss and the gradient */
+    memcpy(z, z0, (size_t)N * Vp * 4);
+    z[(long)2 * Vp + (tg[2] + 1) % V] = NAN;
+    crossentropy_forward(loss, lse, z, tg, N, V, Vp);
+    CHECK(isnan(loss[2]) && !isnan(loss[1]), "NaN logit -> NaN loss (%g, %g)", loss[2], loss[1]);
     /* the probabilities are exp(z - lse) with lse a float near 30: its rounding
      * (ulp 2e-6) is the bound, times dloss */
     CHECK(eg <= 1e-6, "cross-entropy gradient vs double: %.3g (of dloss 0.5)", eg);

@@ -5,13 +5,14 @@
  * function s = 1 / (1 + exp(-2u)), since 0.5 (1 + tanh(u)) = s and
  * 1 - tanh(u)^2 = 4 s (1 - s):
  *     gelu(x) = x s,   gelu'(x) = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3*0.044715 x^2)
- * with vexp.h's exponential: one exp and one division per element instead
- * of libmvec's tanhf, which made these passes compute-bound (GPT-2 124M,
- * T=256: see the README's bench table). The scalar loops are the fallback
- * for CPUs without AVX-512; tests/test_kernels.c checks both forms against
+ * with vexp.h's exponential and reciprocal (ls_vsigmoid) instead of
+ * libmvec's tanhf, which made these passes compute-bound (GPT-2 124M,
+ * T=256: 86 -> 48 ms per step, README). The scalar loops are the fallback
+ * for CPUs without AVX-512; tests/test_kernels.c checks the kernels against
  * the tanh formula in double precision.
  * Also the residual add, the other purely elementwise op of a block.
- * Built with -ffast-math (Makefile) so tanhf vectorises through glibc's libmvec. */
+ * Built with -ffast-math (Makefile) so the fallback's tanhf vectorises
+ * through glibc's libmvec. */
 #include <math.h>
 #include <omp.h>
 
