@@ -172,7 +172,8 @@ void ls_blas_setup(int argc, char **argv) {
     unsetenv("LLMSCALE_BLAS_REEXEC");
     ls_warn("cannot restart with %s set (exec /proc/self/exe: %s); set them yourself before "
             "starting llmscale for faster training (OPENBLAS_CORETYPE=SkylakeX, %s, "
-            LS_TIMEOUT_SETTING ")", list, strerror(e), spin ? "GOMP_SPINCOUNT=" LS_SPIN_VALUE : "OMP_WAIT_POLICY=passive");
+            LS_TIMEOUT_SETTING ")",
+            list, strerror(e), spin ? "GOMP_SPINCOUNT=" LS_SPIN_VALUE : "OMP_WAIT_POLICY=passive");
 }
 
 const char *ls_blas_describe(void) {

@@ -37,6 +37,24 @@ static void format_line(char *out, size_t cap, const char *fmt, va_list ap) {
     out[o] = '\0';
 }
 
+/* "llmscale: <kind>: [rank r] <line>\n" in ONE write: under mpirun a rank's
+ * stderr reaches the terminal through a pipe, and a line written in pieces
+ * could be cut by another process's output (Open MPI's MPI_Abort banner was
+ * seen between the prefix and the message). */
+static void emit(const char *kind, int tagged, const char *line) {
+    char out[LS_TRAP_MSG_BYTES + 64], tag[32] = "";
+    if (tagged && g_rank >= 0) snprintf(tag, sizeof tag, "[rank %d] ", g_rank);
+    int n = snprintf(out, sizeof out, "llmscale: %s: %s%s\n", kind, tag, line);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof out) n = (int)sizeof out - 1, out[n - 1] = '\n';
+    fflush(stderr);
+    for (const char *p = out; n > 0;) {
+        ssize_t w = write(STDERR_FILENO, p, (size_t)n);
+        if (w <= 0) break;
+        p += w, n -= (int)w;
+    }
+}
+
 void ls_fatal(const char *fmt, ...) {
     char line[LS_TRAP_MSG_BYTES];
     va_list ap;
@@ -49,11 +67,7 @@ void ls_fatal(const char *fmt, ...) {
      * one line: ranks other than 0 give rank 0 a moment to report and abort
      * the job first; an error only this rank sees still prints after it. */
     if (g_rank > 0 && g_abort_hook) sleep(2);
-    fputs("llmscale: error: ", stderr);
-    if (g_rank >= 0) fprintf(stderr, "[rank %d] ", g_rank);
-    fputs(line, stderr);
-    fputc('\n', stderr);
-    fflush(stderr);
+    emit("error", 1, line);
     if (g_abort_hook) g_abort_hook(1);
     exit(1);
 }
@@ -70,10 +84,7 @@ void ls_warn(const char *fmt, ...) {
         return;
     }
     fflush(stdout);
-    fputs("llmscale: warning: ", stderr);
-    fputs(line, stderr);
-    fputc('\n', stderr);
-    fflush(stderr);
+    emit("warning", 0, line);
 }
 
 void ls_info(const char *fmt, ...) {

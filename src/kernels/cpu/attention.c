@@ -241,7 +241,10 @@ static inline void scores8(float *const s[QR], const float *const q[QR], const f
             for (int r = 0; r < QR; r++) a[r][0] += q[r][i] * k0, a[r][1] += q[r][i] * k1;
         }
 #pragma GCC unroll 8
-        for (int r = 0; r < QR; r++) store16(s[r] + j0, a[r][0] * scale), store16(s[r] + j0 + 16, a[r][1] * scale);
+        for (int r = 0; r < QR; r++) {
+            store16(s[r] + j0, a[r][0] * scale);
+            store16(s[r] + j0 + 16, a[r][1] * scale);
+        }
     }
 }
 
@@ -460,7 +463,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         memset(dq, 0, sizeof(float) * QR * hs);
                         wsum8(dqr, (const float *const *)ds, Kh, hs, 0, nmax, hs);
                         for (int r = 0; r < ng; r++)
-                            memcpy(dqkv + ((long)b * T + t0 + g + r) * C3 + h * hs, dqr[r], sizeof(float) * hs);
+                            memcpy(dqkv + ((long)b * T + t0 + g + r) * C3 + h * hs, dqr[r],
+                                   sizeof(float) * hs);
                     }
                     for (int j = 0; j < nkeys; j += QR) { /* QR keys: dK, dV */
                         float *yk[QR], *yv[QR];

@@ -28,7 +28,8 @@
 #define VEC_RANGE(n, i0, i1)                                                          \
     long nv_ = ((n) + 15) / 16;                                                       \
     int nth_ = omp_get_num_threads(), id_ = omp_get_thread_num();                     \
-    long i0 = nv_ * id_ / nth_ * 16, i1 = nv_ * (id_ + 1) / nth_ * 16 < (n) ? nv_ * (id_ + 1) / nth_ * 16 : (n)
+    long i0 = nv_ * id_ / nth_ * 16, i1 = nv_ * (id_ + 1) / nth_ * 16;                \
+    if (i1 > (n)) i1 = (n)
 
 static void gelu_forward_avx512(float *out, const float *x, long n) {
 #pragma omp parallel

@@ -79,8 +79,9 @@ static inline double ls_sum_exp(const float *z, long n, float m) {
         __mmask16 k = ls_vtail(n - v);
         /* lanes past the row are zeroed after the exp */
         __m512 e = _mm512_maskz_mov_ps(k, ls_vexp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, z + v), mv)));
+        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1));
         acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(hi));
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
 #else
