@@ -221,6 +221,8 @@ int main(void) {
     test_attention(1, 64, 48, 3, 3.0f);   /* large scores: the running max moves */
     test_attention(3, 130, 128, 2, 2.0f); /* head size 64, several tiles */
     test_attention(2, 45, 72, 3, 2.0f);   /* head size 24: the scalar tail */
+    test_attention(2, 40, 32, 2, 12.0f);  /* scores in the hundreds: exp overflows unless each
+                                           * row's running max is right */
     test_attention(1, 301, 96, 2, 2.0f);  /* head size 48 (32 + 16 columns), T > 256: score rows
                                            * longer than a head's row (the spare buffer) */
     test_residual_layernorm();

@@ -219,13 +219,14 @@ static inline float hsum16(v16 x) {
     return s;
 #endif
 }
-/* lanes lo..lo+15 that are < n: all ones, else 0 (as a mask to AND with) */
+/* all ones on lanes lo..lo+15 that are < n, else 0 */
 typedef int vi16 __attribute__((vector_size(64)));
-static inline v16 keep_below(v16 x, int lo, int n) {
+static inline vi16 below(int lo, int n) {
     const vi16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    vi16 m = (iota + lo) < n;
-    return (v16)((vi16)x & m);
+    return (iota + lo) < n;
 }
+/* x on those lanes, 0 on the rest */
+static inline v16 keep_below(v16 x, int lo, int n) { return (v16)((vi16)x & below(lo, n)); }
 
 /* s_r[j] = scale * q_r . k_{t0+j}, rows r < QR, j < n rounded up to KW
  * (Kt rows are zero-padded to Tp, a multiple of KW) */
@@ -283,11 +284,13 @@ static inline void wsum8(float *const y[QR], const float *const w[QR], const flo
             for (int j = 0; j < n; j++) y[r][c] += w[r][j] * X[(x0 + j) * ldx + c];
 }
 
-/* x on lanes lo..lo+15 that are < n, `other` on the rest */
+/* x on lanes lo..lo+15 that are < n, `other` on the rest: a bitwise select.
+ * (Written as x_kept + (other - other_kept) it was reassociated under
+ * -ffast-math into (x + other) - other, which is 0 for other = -FLT_MAX: the
+ * running max came out wrong, and rows with scores beyond ~88 overflowed.) */
 static inline v16 below_else(v16 x, int lo, int n, float other) {
-    v16 o = {0};
-    o += other;
-    return keep_below(x, lo, n) + (o - keep_below(o, lo, n));
+    vi16 m = below(lo, n), o = (vi16)((v16){0} + other);
+    return (v16)(((vi16)x & m) | (o & ~m));
 }
 
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH) {
