@@ -114,6 +114,7 @@ void ls_blas_setup(int argc, char **argv) {
      * passive (OpenBLAS's threads run them). */
     int want_wait = getenv("OMP_WAIT_POLICY") == NULL && getenv("GOMP_SPINCOUNT") == NULL;
     int spin = ls_cpu_has_avx512();
+    const char *wait_setting = spin ? "GOMP_SPINCOUNT=" LS_SPIN_VALUE : "OMP_WAIT_POLICY=passive";
     /* 3. OpenBLAS's own idle workers (see the header): unless the user chose. */
     int want_timeout = getenv("OPENBLAS_THREAD_TIMEOUT") == NULL;
     if (!want_core && !want_wait && !want_timeout) return;
@@ -122,8 +123,7 @@ void ls_blas_setup(int argc, char **argv) {
     if (av == NULL) {
         ls_warn("cannot read this program's arguments to restart it with better OpenBLAS/"
                 "OpenMP settings; set %s, " LS_TIMEOUT_SETTING "%s yourself for faster training",
-                spin ? "GOMP_SPINCOUNT=" LS_SPIN_VALUE : "OMP_WAIT_POLICY=passive",
-                want_core ? " and OPENBLAS_CORETYPE=SkylakeX" : "");
+                wait_setting, want_core ? " and OPENBLAS_CORETYPE=SkylakeX" : "");
         return;
     }
     char list[96] = "";
@@ -173,7 +173,7 @@ void ls_blas_setup(int argc, char **argv) {
     ls_warn("cannot restart with %s set (exec /proc/self/exe: %s); set them yourself before "
             "starting llmscale for faster training (OPENBLAS_CORETYPE=SkylakeX, %s, "
             LS_TIMEOUT_SETTING ")",
-            list, strerror(e), spin ? "GOMP_SPINCOUNT=" LS_SPIN_VALUE : "OMP_WAIT_POLICY=passive");
+            list, strerror(e), wait_setting);
 }
 
 const char *ls_blas_describe(void) {

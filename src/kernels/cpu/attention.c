@@ -40,19 +40,10 @@
 #include "gemm.h"
 #include "kernels.h"
 #include "profile.h"
+#include "v16.h"
 #include "vexp.h"
 
 #define ATT_TILE 16 /* floats per vector; register tiles are two wide (KW) */
-
-/* 16 floats as one vector (a zmm register with AVX-512; GCC splits it
- * otherwise); loads and stores through memcpy, so any alignment works. */
-typedef float v16 __attribute__((vector_size(64)));
-static inline v16 load16(const float *p) {
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 
 void attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     double t0_ = ls_prof_begin();
@@ -220,7 +211,6 @@ static inline float hsum16(v16 x) {
 #endif
 }
 /* all ones on lanes lo..lo+15 that are < n, else 0 */
-typedef int vi16 __attribute__((vector_size(64)));
 static inline vi16 below(int lo, int n) {
     const vi16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     return (iota + lo) < n;

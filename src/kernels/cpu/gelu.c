@@ -14,7 +14,6 @@
  * Built with -ffast-math (Makefile) so the fallback's tanhf vectorises
  * through glibc's libmvec. */
 #include <math.h>
-#include <omp.h>
 
 #include "kernels.h"
 #include "profile.h"
@@ -24,44 +23,31 @@
 #define GELU_A 0.044715f
 
 #ifdef LS_HAVE_VEXP
-/* the threads take equal runs of whole vectors */
-#define VEC_RANGE(n, i0, i1)                                                          \
-    long nv_ = ((n) + 15) / 16;                                                       \
-    int nth_ = omp_get_num_threads(), id_ = omp_get_thread_num();                     \
-    long i0 = nv_ * id_ / nth_ * 16, i1 = nv_ * (id_ + 1) / nth_ * 16;                \
-    if (i1 > (n)) i1 = (n)
-
 static void gelu_forward_avx512(float *out, const float *x, long n) {
-#pragma omp parallel
-    {
-        VEC_RANGE(n, i0, i1);
-        const __m512 k = _mm512_set1_ps(GELU_K), a = _mm512_set1_ps(GELU_A);
-        for (long i = i0; i < i1; i += 16) {
-            __mmask16 m = ls_vtail(i1 - i);
-            __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-            __m512 u = _mm512_mul_ps(k, _mm512_fmadd_ps(_mm512_mul_ps(a, v), _mm512_mul_ps(v, v), v));
-            __m512 s = ls_vsigmoid(_mm512_add_ps(u, u));
-            _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(v, s));
-        }
+    const __m512 k = _mm512_set1_ps(GELU_K), a = _mm512_set1_ps(GELU_A);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i += 16) { /* whole vectors; the last one masked */
+        __mmask16 m = ls_vtail(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 u = _mm512_mul_ps(k, _mm512_fmadd_ps(_mm512_mul_ps(a, v), _mm512_mul_ps(v, v), v));
+        __m512 s = ls_vsigmoid(_mm512_add_ps(u, u));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(v, s));
     }
 }
 
 static void gelu_backward_avx512(float *dx, const float *x, const float *dout, long n) {
-#pragma omp parallel
-    {
-        VEC_RANGE(n, i0, i1);
-        const __m512 k = _mm512_set1_ps(GELU_K), a = _mm512_set1_ps(GELU_A), one = _mm512_set1_ps(1.0f);
-        const __m512 k2 = _mm512_set1_ps(2.0f * GELU_K), a3 = _mm512_set1_ps(3.0f * GELU_A);
-        for (long i = i0; i < i1; i += 16) {
-            __mmask16 m = ls_vtail(i1 - i);
-            __m512 v = _mm512_maskz_loadu_ps(m, x + i), v2 = _mm512_mul_ps(v, v);
-            __m512 u = _mm512_mul_ps(k, _mm512_fmadd_ps(_mm512_mul_ps(a, v), v2, v));
-            __m512 s = ls_vsigmoid(_mm512_add_ps(u, u));
-            /* 2 x s (1 - s) K (1 + 3 A x^2) + s */
-            __m512 t = _mm512_mul_ps(_mm512_mul_ps(k2, v), _mm512_fmadd_ps(a3, v2, one));
-            __m512 g = _mm512_fmadd_ps(_mm512_mul_ps(t, s), _mm512_sub_ps(one, s), s);
-            _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, dout + i)));
-        }
+    const __m512 k = _mm512_set1_ps(GELU_K), a = _mm512_set1_ps(GELU_A), one = _mm512_set1_ps(1.0f);
+    const __m512 k2 = _mm512_set1_ps(2.0f * GELU_K), a3 = _mm512_set1_ps(3.0f * GELU_A);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = ls_vtail(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i), v2 = _mm512_mul_ps(v, v);
+        __m512 u = _mm512_mul_ps(k, _mm512_fmadd_ps(_mm512_mul_ps(a, v), v2, v));
+        __m512 s = ls_vsigmoid(_mm512_add_ps(u, u));
+        /* 2 x s (1 - s) K (1 + 3 A x^2) + s */
+        __m512 t = _mm512_mul_ps(_mm512_mul_ps(k2, v), _mm512_fmadd_ps(a3, v2, one));
+        __m512 g = _mm512_fmadd_ps(_mm512_mul_ps(t, s), _mm512_sub_ps(one, s), s);
+        _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, dout + i)));
     }
 }
 #endif

@@ -16,17 +16,10 @@
  * LayerNorm ~4x slower than its memory traffic). */
 #include <math.h>
 #include <omp.h>
-#include <string.h>
-
 #include "kernels.h"
 #include "profile.h"
+#include "v16.h"
 
-typedef float v16 __attribute__((vector_size(64)));
-static inline v16 ld(const float *p) {
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 static inline float lanes_sum(v16 a, v16 b) {
     v16 t = a + b;
     float s = 0.0f;
@@ -38,7 +31,7 @@ static inline float lanes_sum(v16 a, v16 b) {
 static inline float row_sum(const float *x, int C) {
     v16 a = {0}, b = {0};
     int c = 0;
-    for (; c + 32 <= C; c += 32) a += ld(x + c), b += ld(x + c + 16);
+    for (; c + 32 <= C; c += 32) a += load16(x + c), b += load16(x + c + 16);
     float s = lanes_sum(a, b);
     for (; c < C; c++) s += x[c];
     return s;
@@ -49,7 +42,7 @@ static inline float row_sqdev(const float *x, float m, int C) {
     v16 a = {0}, b = {0};
     int c = 0;
     for (; c + 32 <= C; c += 32) {
-        v16 d0 = ld(x + c) - m, d1 = ld(x + c + 16) - m;
+        v16 d0 = load16(x + c) - m, d1 = load16(x + c + 16) - m;
         a += d0 * d0, b += d1 * d1;
     }
     float s = lanes_sum(a, b);
@@ -63,9 +56,9 @@ static inline void row_gsums(float *sg, float *sgn, const float *x, const float 
     v16 g0 = {0}, g1 = {0}, n0 = {0}, n1 = {0};
     int c = 0;
     for (; c + 32 <= C; c += 32) {
-        v16 ga = ld(d + c) * ld(w + c), gb = ld(d + c + 16) * ld(w + c + 16);
+        v16 ga = load16(d + c) * load16(w + c), gb = load16(d + c + 16) * load16(w + c + 16);
         g0 += ga, g1 += gb;
-        n0 += ga * ((ld(x + c) - m) * s), n1 += gb * ((ld(x + c + 16) - m) * s);
+        n0 += ga * ((load16(x + c) - m) * s), n1 += gb * ((load16(x + c + 16) - m) * s);
     }
     float a = lanes_sum(g0, g1), b = lanes_sum(n0, n1);
     for (; c < C; c++) {
