@@ -31,6 +31,7 @@ run unit-probe      build/tests/test_probe
 run plan-published  build/tests/test_plan
 run plan-cli-asan   sh tests/test_plan.sh build-asan/llmscale
 run plan-cpu-local  sh tests/test_plan_cpu.sh build/llmscale
+run bench-products sh tests/test_bench_products.sh build/llmscale
 run plan-layouts    sh tests/test_plan_layouts.sh build/llmscale
 run pytorch-ref     sh tests/test_reference.sh build/tests/test_reference
 run unit-gemm       build/tests/test_gemm

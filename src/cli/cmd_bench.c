@@ -64,6 +64,45 @@ static double median_sorted(const double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The linear layers' products one by one (profile.h's table, filled during
+ * the timed steps): which engine ran each shape and how close it came to the
+ * peak. The matmul and classifier+loss phases above are these plus the loss
+ * and the glue between them. */
+static void print_products(int steps, double peak) {
+    int n;
+    const LsProdRow *rows = ls_prof_products(&n);
+    if (n == 0) return;
+    LsProdRow r[64]; /* grouped by kind, each group in order of first call */
+    int m = 0;
+    for (int k = 0; k < LS_MM_NKINDS; k++)
+        for (int i = 0; i < n && m < 64; i++)
+            if (rows[i].kind == (LsMmKind)k) r[m++] = rows[i];
+    n = m;
+    printf("matrix products (per step, mean over the %d timed steps; the LM head's are in classifier+loss):\n",
+           steps);
+    printf("  %-13s %-22s %6s %9s %9s %7s  %s\n", "product", "N x C -> OC", "calls", "ms", "GFLOP/s",
+           "peak", "engine");
+    double all_s = 0, all_f = 0;
+    for (int i = 0; i < n; i++) {
+        char shape[64];
+        snprintf(shape, sizeof shape, "%d x %d -> %d", r[i].N, r[i].C, r[i].OC);
+        double ms = r[i].sec * 1e3 / steps;
+        all_s += r[i].sec;
+        printf("  %-13s %-22s %6ld %9.2f", ls_prof_product_name(r[i].kind), shape, r[i].calls / steps, ms);
+        if (r[i].kind == LS_MM_DBIAS) {
+            printf(" %9s %7s  %s\n", "-", "-", "(column sums)");
+            continue;
+        }
+        double f = 2.0 * r[i].N * r[i].C * r[i].OC * r[i].calls;
+        all_f += f;
+        double gf = r[i].sec > 0 ? f / r[i].sec / 1e9 : 0;
+        printf(" %9.1f %6.1f%%  %s\n", gf, 100.0 * gf / peak, r[i].engine);
+    }
+    double gf = all_s > 0 ? all_f / all_s / 1e9 : 0;
+    printf("  %-13s %-22s %6s %9.2f %9.1f %6.1f%%\n", "all", "", "", all_s * 1e3 / steps, gf,
+           100.0 * gf / peak);
+}
+
 /* mpirun -np R llmscale bench: the R-process calibration of cpu-local. */
 static int bench_calibrate_ranks(void) {
     LsGrid g;
@@ -179,6 +218,7 @@ int cmd_bench(int argc, char **argv) {
            matmul_describe());
     for (int s = -1; s < steps; s++) {
         ls_prof_reset();
+        if (s == 0) ls_prof_products_reset(); /* the table covers the timed steps */
         ls_prof_on = 1;
         double t0 = ls_now_s(), c0 = ls_cpu_s();
         if (s < 0) gpt_zero_grad(&m); /* later steps: AdamW left the gradient zero */
@@ -242,6 +282,7 @@ int cmd_bench(int argc, char **argv) {
     printf("  %-18s %8.1f  %5.1f%%  (gradient norm + clipping, loss sum, untimed glue)\n", "other",
            med - accounted,
            100.0 * (med - accounted) / med);
+    print_products(steps, peak);
     /* what `llmscale plan --gpu cpu-local` predicts for this run (plan models
      * the fp32 trainer: its GEMM rate is the fp32 one) */
     if (matmul_dtype() != LS_DTYPE_F32) {

@@ -70,46 +70,73 @@ const char *matmul_describe(void) {
                      : "fp32 OpenBLAS sgemm";
 }
 
+/* bench's table of the products one by one (profile.h): the engine that ran
+ * each and its wall time, while the profile is on */
+static const char ENG_OWN[] = "own fp32 AVX-512", ENG_BLAS[] = "OpenBLAS sgemm";
+static double prod_begin(void) { return ls_prof_on ? ls_now_s() : 0.0; }
+static void prod_end(LsMmKind kind, int N, int C, int OC, const char *engine, double t0) {
+    if (ls_prof_on) ls_prof_product(kind, N, C, OC, engine, ls_now_s() - t0);
+}
+
 void matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int C,
                     int OC) {
-    double t0_ = ls_prof_begin();
+    double t0_ = ls_prof_begin(), tp = prod_begin();
+    const char *engine;
     if (matmul_type == LS_DTYPE_BF16) { /* x (N,C) row-major times W^T: W read along its rows */
         gemm(LS_GEMM_BF16, N, OC, C, x, C, 1, W, 1, C, out, OC, 0, bias);
-        ls_prof_end(LS_PROF_MATMUL, t0_);
-        return;
-    }
-    if (own_f32(N)) {
+        engine = gemm_name(LS_GEMM_BF16);
+    } else if (own_f32(N)) {
         gemm(LS_GEMM_F32, N, OC, C, x, C, 1, W, 1, C, out, OC, 0, bias);
-        ls_prof_end(LS_PROF_MATMUL, t0_);
-        return;
-    }
-    float beta = 0.0f;
-    if (bias) {
+        engine = ENG_OWN;
+    } else {
+        float beta = 0.0f;
+        if (bias) {
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < N; i++) memcpy(out + (long)i * OC, bias, sizeof(float) * OC);
-        beta = 1.0f;
+            for (int i = 0; i < N; i++) memcpy(out + (long)i * OC, bias, sizeof(float) * OC);
+            beta = 1.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, x, C, W, C, beta, out, OC);
+        engine = ENG_BLAS;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, x, C, W, C, beta, out, OC);
+    prod_end(LS_MM_FWD, N, C, OC, engine, tp);
     ls_prof_end(LS_PROF_MATMUL, t0_);
 }
 
 void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x,
                      const float *W, int N, int C, int OC) {
-    double t0_ = ls_prof_begin();
+    double t0_ = ls_prof_begin(), tp = prod_begin();
     if (matmul_type == LS_DTYPE_BF16) { /* dW += dout^T x: dout read down its columns */
-        if (dx) gemm(LS_GEMM_BF16, N, C, OC, dout, OC, 1, W, C, 1, dx, C, 0, NULL);
-        if (dW) gemm(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
+        const char *engine = gemm_name(LS_GEMM_BF16);
+        if (dx) {
+            gemm(LS_GEMM_BF16, N, C, OC, dout, OC, 1, W, C, 1, dx, C, 0, NULL);
+            prod_end(LS_MM_DX, N, C, OC, engine, tp);
+            tp = prod_begin();
+        }
+        if (dW) {
+            gemm(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
+            prod_end(LS_MM_DW, N, C, OC, engine, tp);
+        }
     } else {
-        if (dx && own_f32(N)) gemm(LS_GEMM_F32, N, C, OC, dout, OC, 1, W, C, 1, dx, C, 0, NULL);
-        else if (dx)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, W, C,
-                        0.0f, dx, C);
-        if (dW && own_dw(N, C, OC)) gemm(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
-        else if (dW)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C, 1.0f,
-                        dW, C);
+        if (dx) {
+            const char *engine = own_f32(N) ? ENG_OWN : ENG_BLAS;
+            if (engine == ENG_OWN) gemm(LS_GEMM_F32, N, C, OC, dout, OC, 1, W, C, 1, dx, C, 0, NULL);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, W, C,
+                            0.0f, dx, C);
+            prod_end(LS_MM_DX, N, C, OC, engine, tp);
+            tp = prod_begin();
+        }
+        if (dW) {
+            const char *engine = own_dw(N, C, OC) ? ENG_OWN : ENG_BLAS;
+            if (engine == ENG_OWN) gemm(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
+            else
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C, 1.0f,
+                            dW, C);
+            prod_end(LS_MM_DW, N, C, OC, engine, tp);
+        }
     }
     if (dW && dbias) {
+        tp = prod_begin();
 #pragma omp parallel
         {
             int nth = omp_get_num_threads(), id = omp_get_thread_num();
@@ -119,6 +146,7 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
                 for (int o = o0; o < o1; o++) dbias[o] += d[o];
             }
         }
+        prod_end(LS_MM_DBIAS, N, C, OC, "-", tp);
     }
     ls_prof_end(LS_PROF_MATMUL, t0_);
 }

@@ -14,3 +14,33 @@ const char *ls_prof_name(LsProfPhase p) {
                                                  "embedding",  "optimizer", "communication"};
     return (unsigned)p < LS_PROF_NPHASES ? names[p] : "?";
 }
+
+/* At most 4 kinds x a handful of shapes per model (GPT-2: 4 layer shapes +
+ * the LM head); rows past the table's end are dropped, never overflowed. */
+#define LS_PROD_MAX 64
+static LsProdRow prod_rows[LS_PROD_MAX];
+static int prod_n;
+
+void ls_prof_product(LsMmKind kind, int N, int C, int OC, const char *engine, double sec) {
+    for (int i = 0; i < prod_n; i++) {
+        LsProdRow *r = &prod_rows[i];
+        if (r->kind == kind && r->N == N && r->C == C && r->OC == OC && strcmp(r->engine, engine) == 0) {
+            r->calls++;
+            r->sec += sec;
+            return;
+        }
+    }
+    if (prod_n < LS_PROD_MAX) prod_rows[prod_n++] = (LsProdRow){kind, N, C, OC, engine, 1, sec};
+}
+
+void ls_prof_products_reset(void) { prod_n = 0; }
+
+const LsProdRow *ls_prof_products(int *n) {
+    *n = prod_n;
+    return prod_rows;
+}
+
+const char *ls_prof_product_name(LsMmKind kind) {
+    static const char *names[LS_MM_NKINDS] = {"y = x W^T", "dx = dy W", "dW += dy^T x", "db += sum dy"};
+    return (unsigned)kind < LS_MM_NKINDS ? names[kind] : "?";
+}

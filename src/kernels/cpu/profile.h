@@ -38,4 +38,29 @@ static inline void ls_prof_end(LsProfPhase p, double t0) {
 void ls_prof_reset(void);
 const char *ls_prof_name(LsProfPhase p);
 
+/* The matrix products one by one, for bench's table of where the matmul time
+ * goes: each call of the linear layer's products (matmul.c) is added to the
+ * row of its kind and shape (N rows, C in, OC out) while ls_prof_on is set,
+ * whatever the phase it is charged to (the LM head's are the classifier's).
+ * Rows accumulate until ls_prof_products_reset(). */
+typedef enum {
+    LS_MM_FWD,   /* y = x W^T (+ b)   2 N C OC FLOPs */
+    LS_MM_DX,    /* dx = dy W         2 N C OC */
+    LS_MM_DW,    /* dW += dy^T x      2 N C OC */
+    LS_MM_DBIAS, /* db += sum_rows dy   N OC adds (not counted as FLOPs) */
+    LS_MM_NKINDS
+} LsMmKind;
+typedef struct {
+    LsMmKind kind;
+    int N, C, OC;
+    const char *engine; /* "own fp32", "OpenBLAS", a bf16 engine's name, "-" */
+    long calls;
+    double sec;
+} LsProdRow;
+void ls_prof_product(LsMmKind kind, int N, int C, int OC, const char *engine, double sec);
+void ls_prof_products_reset(void);
+/* the rows in order of their first call; *n is set to their number */
+const LsProdRow *ls_prof_products(int *n);
+const char *ls_prof_product_name(LsMmKind kind);
+
 #endif
