@@ -280,7 +280,13 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                 }
             }
 #pragma omp barrier
-#pragma omp for schedule(dynamic, 1) nowait
+            /* blocks dealt round-robin, the same way in every k slice: a
+             * thread adds into the same columns (or rows) of C slice after
+             * slice, so they stay in its core's cache instead of moving to
+             * the other core's, as a dynamic schedule let them (the blocks
+             * are of equal size; measured ~2% of a GPT-2 step, dx products
+             * with several k slices the most) */
+#pragma omp for schedule(static, 1) nowait
             for (int b = 0; b < nblocks; b++) {
                 int w0 = b * blk, wv = wn - w0 < blk ? wn - w0 : blk, np = (wv + W - 1) / W;
                 if (split_n)
