@@ -186,9 +186,16 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, const void
         else
             for (int q = 0; q < nv; q++) __builtin_prefetch(C + (long)(j0 + q) * p->csc + i0, 1, 3);
     }
+    if (type == LS_GEMM_F32 && p->csc == 1 && mv == MR && nv == NR && !p->bias_row) {
+        /* a whole tile of row-major C: straight from the registers, without
+         * the trip through the scratch tile and the loops below */
+        gemm_kernel_f32(kc, a, b, C + (long)i0 * p->rsc + j0, p->rsc, !store,
+                        p->bias_col ? p->bias_col + j0 : NULL);
+        return;
+    }
     if (type == LS_GEMM_BF16_AMX) gemm_kernel_amx(kpad / 32, a, b, tile);
     else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile);
-    else gemm_kernel_f32(kc, a, b, tile);
+    else gemm_kernel_f32(kc, a, b, tile, NR, 0, NULL);
     if (p->csc == 1) { /* row-major C: rows of the tile are contiguous */
         for (int r = 0; r < mv; r++) {
             float *c = C + (long)(i0 + r) * p->rsc + j0;

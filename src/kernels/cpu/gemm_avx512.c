@@ -21,7 +21,8 @@
 #define GEMM_MR 8 /* the AVX-512 kernels' register tile */
 #define GEMM_NR 48
 
-void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *out) {
+void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *C, long ldc, int accumulate,
+                     const float *bias) {
     __m512 acc[GEMM_MR][3];
 #pragma GCC unroll 8
     for (int r = 0; r < GEMM_MR; r++)
@@ -38,9 +39,25 @@ void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *out) {
         Ap += GEMM_MR;
         Bp += GEMM_NR;
     }
+    /* C is read (accumulate) only now, after the k loop: gemm.c prefetched
+     * its lines before the call, so the loads hit the cache */
+    if (accumulate) {
+#pragma GCC unroll 8
+        for (int r = 0; r < GEMM_MR; r++)
+            for (int c = 0; c < 3; c++)
+                acc[r][c] = _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * c), acc[r][c]);
+    } else if (bias) {
+        __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16), b2 = _mm512_loadu_ps(bias + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < GEMM_MR; r++) {
+            acc[r][0] = _mm512_add_ps(acc[r][0], b0);
+            acc[r][1] = _mm512_add_ps(acc[r][1], b1);
+            acc[r][2] = _mm512_add_ps(acc[r][2], b2);
+        }
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < GEMM_MR; r++)
-        for (int c = 0; c < 3; c++) _mm512_store_ps(out + r * GEMM_NR + 16 * c, acc[r][c]);
+        for (int c = 0; c < 3; c++) _mm512_storeu_ps(C + r * ldc + 16 * c, acc[r][c]);
 }
 
 void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *out) {
