@@ -72,10 +72,10 @@ static void print_products(int steps, double peak) {
     int n;
     const LsProdRow *rows = ls_prof_products(&n);
     if (n == 0) return;
-    LsProdRow r[64]; /* grouped by kind, each group in order of first call */
+    LsProdRow r[LS_PROF_PRODUCTS_MAX]; /* grouped by kind, each group in order of first call */
     int m = 0;
     for (int k = 0; k < LS_MM_NKINDS; k++)
-        for (int i = 0; i < n && m < 64; i++)
+        for (int i = 0; i < n && m < LS_PROF_PRODUCTS_MAX; i++)
             if (rows[i].kind == (LsMmKind)k) r[m++] = rows[i];
     n = m;
     printf("matrix products (per step, mean over the %d timed steps; the LM head's are in classifier+loss):\n",

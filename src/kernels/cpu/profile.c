@@ -15,10 +15,9 @@ const char *ls_prof_name(LsProfPhase p) {
     return (unsigned)p < LS_PROF_NPHASES ? names[p] : "?";
 }
 
-/* At most 4 kinds x a handful of shapes per model (GPT-2: 4 layer shapes +
- * the LM head); rows past the table's end are dropped, never overflowed. */
-#define LS_PROD_MAX 64
-static LsProdRow prod_rows[LS_PROD_MAX];
+/* 4 kinds x a handful of shapes per model (GPT-2: 4 layer shapes + the LM
+ * head); rows past the table's end are dropped, never overflowed. */
+static LsProdRow prod_rows[LS_PROF_PRODUCTS_MAX];
 static int prod_n;
 
 void ls_prof_product(LsMmKind kind, int N, int C, int OC, const char *engine, double sec) {
@@ -30,7 +29,7 @@ void ls_prof_product(LsMmKind kind, int N, int C, int OC, const char *engine, do
             return;
         }
     }
-    if (prod_n < LS_PROD_MAX) prod_rows[prod_n++] = (LsProdRow){kind, N, C, OC, engine, 1, sec};
+    if (prod_n < LS_PROF_PRODUCTS_MAX) prod_rows[prod_n++] = (LsProdRow){kind, N, C, OC, engine, 1, sec};
 }
 
 void ls_prof_products_reset(void) { prod_n = 0; }

@@ -42,7 +42,9 @@ const char *ls_prof_name(LsProfPhase p);
  * goes: each call of the linear layer's products (matmul.c) is added to the
  * row of its kind and shape (N rows, C in, OC out) while ls_prof_on is set,
  * whatever the phase it is charged to (the LM head's are the classifier's).
- * Rows accumulate until ls_prof_products_reset(). */
+ * Rows accumulate until ls_prof_products_reset(); at most
+ * LS_PROF_PRODUCTS_MAX distinct rows are kept (GPT-2 needs 19). */
+#define LS_PROF_PRODUCTS_MAX 64
 typedef enum {
     LS_MM_FWD,   /* y = x W^T (+ b)   2 N C OC FLOPs */
     LS_MM_DX,    /* dx = dy W         2 N C OC */
