@@ -82,7 +82,7 @@ $MPI -np 2 "$BIN" train $COMMON --global-batch 8 --zero 3 --stop-at 10 --out hop
 if [ $? -eq 0 ] && out=$($CMP hop ref8 --lr $LR); then
     pass "stop at dp=2 ZeRO-3, resume at dp=4 ZeRO-1: equals one process"
 else
-    fail "cross-layout resume:"; echo "$out"; tail -3 hop1.log hop2.log
+    fail "cross-layout resume:"; echo "$out"; tail -n 3 hop1.log hop2.log
 fi
 
 # --memory-report: each rank's measured bytes equal plan_memory's prediction

@@ -23,7 +23,7 @@ $MPI -np 4 "$BIN" train $base --pp 2 --tp 2 --out ref4 > ref4.log 2>&1 || { cat 
 if grep -q "no complete checkpoint in 'fresh': starting a new run" fresh.log && $CMP fresh ref --tol 0 > /dev/null; then
     pass "--resume auto on an empty run directory starts the run"
 else
-    fail "--resume auto on an empty directory"; tail -3 fresh.log
+    fail "--resume auto on an empty directory"; tail -n 3 fresh.log
 fi
 
 "$BIN" train $base --stop-at 31 --out cut > cut.log 2>&1
@@ -56,7 +56,7 @@ if [ $rc -ne 0 ] && grep -q "left by an interrupted write" mid2.log &&
     grep -q "continuing 'mid' from its checkpoint of step 9" mid2.log; then
     pass "rank 1 killed while writing step 12's checkpoint: ckpt_00000012.tmp ignored with a warning, step 9 continues"
 else
-    fail "kill while writing (exit $rc)"; tail -3 mid.log mid2.log
+    fail "kill while writing (exit $rc)"; tail -n 3 mid.log mid2.log
 fi
 ls mid > mid.ls
 if [ "$(grep -c '^ckpt_' mid.ls)" -eq 2 ] && ! grep -q tmp mid.ls && $CMP mid ref4 --tol 0 > /dev/null; then
@@ -76,32 +76,37 @@ fi
 # SIGTERM (a scheduler's time limit) at pp=2 x tp=2: to the ranks (what
 # Slurm does), the job exits 0 after a checkpoint of the step it stopped at;
 # to mpirun (which forwards it to the ranks, then reports the signal itself),
-# the checkpoint is written as well. Both continue bit-identically.
-$MPI -np 4 "$BIN" train $base --pp 2 --tp 2 --out term > term.log 2>&1 &
+# the checkpoint is written as well. Both continue bit-identically. These runs
+# are 200 steps long: the signal is sent at step 20 and reaches the ranks
+# through mpirun some 40 steps (0.5 s) later here, so 60 steps were too few
+# to be sure it arrives before the run ends.
+long=$(echo "$base" | sed 's/--steps 60/--steps 200/')
+$MPI -np 4 "$BIN" train $long --pp 2 --tp 2 --out ref4l > ref4l.log 2>&1 || { cat ref4l.log; exit 1; }
+$MPI -np 4 "$BIN" train $long --pp 2 --tp 2 --out term > term.log 2>&1 &
 pid=$!
 at_step 20 0 $pid term.log
 pkill -TERM -P $pid
 wait $pid
 rc=$?
 st=$(cat term/latest 2> /dev/null)
-$MPI -np 4 "$BIN" train $base --pp 2 --tp 2 --resume auto --out term > term2.log 2>&1
+$MPI -np 4 "$BIN" train $long --pp 2 --tp 2 --resume auto --out term > term2.log 2>&1
 if [ $rc -eq 0 ] && grep -q "SIGTERM received: stopping after step $st" term.log &&
-    grep -q "continue with the same command plus --resume" term.log && $CMP term ref4 --tol 0 > /dev/null; then
+    grep -q "continue with the same command plus --resume" term.log && $CMP term ref4l --tol 0 > /dev/null; then
     pass "SIGTERM to the ranks: exit 0 with a checkpoint of step $st and how to resume; continues bit-identically"
 else
-    fail "SIGTERM to the ranks (exit $rc, latest '$st')"; tail -3 term.log term2.log
+    fail "SIGTERM to the ranks (exit $rc, latest '$st')"; tail -n 3 term.log term2.log
 fi
-$MPI -np 4 "$BIN" train $base --pp 2 --tp 2 --out term_m > term_m.log 2>&1 &
+$MPI -np 4 "$BIN" train $long --pp 2 --tp 2 --out term_m > term_m.log 2>&1 &
 pid=$!
 at_step 20 0 $pid term_m.log
 kill -TERM $pid
 wait $pid
 st=$(cat term_m/latest 2> /dev/null)
-$MPI -np 4 "$BIN" train $base --pp 2 --tp 2 --resume auto --out term_m > term_m2.log 2>&1
-if grep -q "SIGTERM received: stopping after step $st" term_m.log && $CMP term_m ref4 --tol 0 > /dev/null; then
+$MPI -np 4 "$BIN" train $long --pp 2 --tp 2 --resume auto --out term_m > term_m2.log 2>&1
+if grep -q "SIGTERM received: stopping after step $st" term_m.log && $CMP term_m ref4l --tol 0 > /dev/null; then
     pass "SIGTERM to mpirun: the ranks checkpoint step $st; continues bit-identically"
 else
-    fail "SIGTERM to mpirun (latest '$st')"; tail -3 term_m.log term_m2.log
+    fail "SIGTERM to mpirun (latest '$st')"; tail -n 3 term_m.log term_m2.log
 fi
 
 # Kill points from the seed: 5 for the one-process run, 5 for the 4-rank run,
@@ -144,7 +149,7 @@ fi
 if out=$($CMP one ref --tol 0); then
     pass "one process, kill -9 and --resume auto: 60 steps bit-identical to the uninterrupted run"
 else
-    fail "one process after kills:"; echo "$out"; tail -3 one.end.log
+    fail "one process after kills:"; echo "$out"; tail -n 3 one.end.log
 fi
 $MPI -np 4 "$BIN" train $base --pp 2 --tp 2 --resume auto --out four > four.end.log 2>&1
 if out=$($CMP four ref4 --tol 0); then
@@ -155,7 +160,7 @@ fi
 if out=$($CMP four ref); then
     pass "4 ranks (pp=2 x tp=2), kill -9 of a random rank and --resume auto: equal the uninterrupted run ($(echo "$out" | grep params))"
 else
-    fail "4 ranks after kills:"; echo "$out"; tail -3 four.end.log
+    fail "4 ranks after kills:"; echo "$out"; tail -n 3 four.end.log
 fi
 # and onto another layout: kill -9 of a rank of a pp=2 x tp=2 run at a seeded
 # step, restart with --resume auto as dp=2 ZeRO-1 on 2 ranks
@@ -171,6 +176,6 @@ $MPI -np 2 "$BIN" train $base --zero 1 --resume auto --out cross > cross2.log 2>
 if [ $rc -ne 0 ] && grep -q "continuing 'cross'" cross2.log && out=$($CMP cross ref); then
     pass "kill -9 at step ${xs% *} of a pp=2 x tp=2 run, resumed as dp=2 ZeRO-1: equal the one-process run ($(echo "$out" | grep params))"
 else
-    fail "cross-layout restart (exit $rc):"; echo "$out"; tail -3 cross.log cross2.log
+    fail "cross-layout restart (exit $rc):"; echo "$out"; tail -n 3 cross.log cross2.log
 fi
 summary
