@@ -7,8 +7,9 @@
 #   - each row's GFLOP/s is 2 N C OC calls / its time, the "all" row the sum;
 #   - its total time fits inside the matmul + classifier+loss phases that
 #     contain it (means against medians: 30% slack for a noisy machine);
-#   - the engine follows matmul.c's rule: with fewer than 32 rows (N = 16)
-#     every product is OpenBLAS's; with 256 rows y and dx are ours (AVX-512).
+#   - the engine follows matmul.c's rule: with fewer than 32 rows (N = 16),
+#     or on a CPU without AVX-512, every product is OpenBLAS's; with 256 rows
+#     y and dx are ours (AVX-512).
 set -u
 BIN=${1:-build/llmscale}
 T=$(mktemp -d "${TMPDIR:-/tmp}/llmscale_bench_prod.XXXXXX") || exit 1
@@ -16,13 +17,15 @@ trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=2
 PY=/usr/bin/python3
 fail=0
+AVX512=0
+grep -q avx512f /proc/cpuinfo 2>/dev/null && AVX512=1
 check() { # batch seq dtype
     "$BIN" bench --model gpt2 --layers 2 --batch "$1" --seq "$2" --steps 2 --threads 2 --no-probe \
         --dtype "$3" >"$T/out" 2>&1 || { cat "$T/out"; echo "FAIL - bench $*"; fail=1; return; }
-    if $PY - "$T/out" "$1" "$2" "$3" <<'PY'
+    if $PY - "$T/out" "$1" "$2" "$3" "$AVX512" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
-B, T, dtype = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+B, T, dtype, avx512 = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
 N, L, Vp = B * T, 2, 50304  # vocab 50257 padded to a multiple of 128
 m = re.search(r"^matrix products \(per step.*?\n(.*?)^  all +([\d.]+) +([\d.]+)", text, re.S | re.M)
 assert m, "no products table"
@@ -51,7 +54,7 @@ for k, n, c, oc, calls, t, gf, eng in rows:
     assert lo <= float(gf) <= hi, (k, c, oc, t, gf)
     if dtype == "bf16":
         assert "bf16" in eng, (k, eng)
-    elif N < 32:
+    elif N < 32 or not avx512:
         assert eng == "OpenBLAS sgemm", (k, c, oc, eng)
     elif k != "dW += dy^T x":
         assert eng == "own fp32 AVX-512", (k, c, oc, eng)
