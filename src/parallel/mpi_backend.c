@@ -187,13 +187,25 @@ static void clip(size_t *lo, size_t *hi, size_t a, size_t b) {
     if (*lo > *hi) *lo = *hi;
 }
 
-/* Sum over ranks of positions [lo, hi) of the chunk starting at a, into dst. */
-static void shm_sum(const MpiGroup *g, int W, size_t a, size_t lo, size_t hi, float *dst) {
-    const float *s0 = g->in[0] + (lo - a);
-    for (size_t i = 0; i < hi - lo; i++) dst[i] = s0[i];
-    for (int q = 1; q < W; q++) {
-        const float *sq = g->in[q] + (lo - a);
-        for (size_t i = 0; i < hi - lo; i++) dst[i] += sq[i];
+/* Sum over ranks of positions [lo, hi) of the chunk starting at a, into dst
+ * and, if not NULL, dst2 too. One pass: each block of SHM_BLK positions is
+ * summed in a stack buffer (rank 0's values, plus rank 1's, ... - the same
+ * order for every element, so every rank's result is the same bits) and
+ * written once, instead of copying rank 0's slice into dst and then reading
+ * and writing dst again for each further rank. */
+#define SHM_BLK 1024
+static void shm_sum(const MpiGroup *g, int W, size_t a, size_t lo, size_t hi, float *dst, float *dst2) {
+    float t[SHM_BLK];
+    for (size_t b0 = lo; b0 < hi; b0 += SHM_BLK) {
+        size_t m = hi - b0 < SHM_BLK ? hi - b0 : SHM_BLK;
+        const float *s0 = g->in[0] + (b0 - a);
+        for (size_t i = 0; i < m; i++) t[i] = s0[i];
+        for (int q = 1; q < W; q++) {
+            const float *sq = g->in[q] + (b0 - a);
+            for (size_t i = 0; i < m; i++) t[i] += sq[i];
+        }
+        memcpy(dst + (b0 - lo), t, m * sizeof(float));
+        if (dst2) memcpy(dst2 + (b0 - lo), t, m * sizeof(float));
     }
 }
 
@@ -205,9 +217,11 @@ static void shm_allreduce(LsComm *c, float *buf, size_t n) {
         memcpy(g->in[me], buf + a, len * sizeof(float));
         shm_barrier(c);
         size_t lo = len * (size_t)me / W, hi = len * (size_t)(me + 1) / W;
-        shm_sum(g, W, 0, lo, hi, g->out[me] + lo);
+        /* this rank's slice of the sum: for the others (out) and for itself (buf) */
+        shm_sum(g, W, 0, lo, hi, g->out[me] + lo, buf + a + lo);
         shm_barrier(c);
         for (int q = 0; q < W; q++) {
+            if (q == me) continue;
             size_t ql = len * (size_t)q / W, qh = len * (size_t)(q + 1) / W;
             memcpy(buf + a + ql, g->out[q] + ql, (qh - ql) * sizeof(float));
         }
@@ -228,7 +242,7 @@ static void shm_reduce_scatter(LsComm *c, const float *send, float *recv, const 
         shm_barrier(c);
         size_t lo = mine, hi = mine + (size_t)counts[me];
         clip(&lo, &hi, a, b);
-        if (hi > lo) shm_sum(g, W, a, lo, hi, recv + (lo - mine));
+        if (hi > lo) shm_sum(g, W, a, lo, hi, recv + (lo - mine), NULL);
         shm_barrier(c); /* nobody refills `in` while others still read it */
     }
 }
