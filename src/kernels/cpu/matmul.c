@@ -118,21 +118,21 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
         }
     } else {
         if (dx) {
-            const char *engine = own_f32(N) ? ENG_OWN : ENG_BLAS;
-            if (engine == ENG_OWN) gemm(LS_GEMM_F32, N, C, OC, dout, OC, 1, W, C, 1, dx, C, 0, NULL);
+            int own = own_f32(N);
+            if (own) gemm(LS_GEMM_F32, N, C, OC, dout, OC, 1, W, C, 1, dx, C, 0, NULL);
             else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, W, C,
                             0.0f, dx, C);
-            prod_end(LS_MM_DX, N, C, OC, engine, tp);
+            prod_end(LS_MM_DX, N, C, OC, own ? ENG_OWN : ENG_BLAS, tp);
             tp = prod_begin();
         }
         if (dW) {
-            const char *engine = own_dw(N, C, OC) ? ENG_OWN : ENG_BLAS;
-            if (engine == ENG_OWN) gemm(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
+            int own = own_dw(N, C, OC);
+            if (own) gemm(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
             else
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C, 1.0f,
                             dW, C);
-            prod_end(LS_MM_DW, N, C, OC, engine, tp);
+            prod_end(LS_MM_DW, N, C, OC, own ? ENG_OWN : ENG_BLAS, tp);
         }
     }
     if (dW && dbias) {
