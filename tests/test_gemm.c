@@ -1,7 +1,8 @@
 /* test_gemm.c - our blocked GEMM (kernels/cpu/gemm.c) against a float64
  * triple loop, for random operands in every stride layout the linear layers
  * use (x W^T, dy W, dy^T x), ragged shapes (not multiples of the 8 x 48 tile,
- * odd K, K across several k slices), with and without bias and accumulation.
+ * odd K, K across several k slices; whole 8-row panels, which the fp32 engine
+ * reads in place without packing), with and without bias and accumulation.
  *
  * Tolerances, per element, with S = sum_k |a_ik b_kj|:
  *   fp32: the blocked sum differs from the exact one by rounding only:
@@ -107,6 +108,9 @@ int main(void) {
             one_case(type, layout, 35, 1000, 600, 1, 0, seed++);       /* several k slices and B blocks */
             one_case(type, layout, 1, 7, 1, 0, 1, seed++);             /* degenerate */
             one_case(type, layout, 70, 130, 1030, 0, 1, seed++);       /* several slices, odd tail */
+            /* rows a multiple of 8: fp32 reads x / dy (layouts 0, 1) in place, unpacked */
+            one_case(type, layout, 40, 1000, 1030, 1, 0, seed++);      /* slices, blocks, accumulate */
+            one_case(type, layout, 24, 130, 800, 0, 1, seed++);        /* ragged columns, bias */
         }
     }
     return check_summary();

@@ -8,12 +8,16 @@
  *      the other dimension is "shared": for each slice of KC values of k it
  *      is packed once (each thread packs a run of its micro-panels), then a
  *      barrier - or, for fp32 with a wide enough split, every thread packs
- *      all of it into its own buffer and no barrier is needed. The operand
+ *      all of it into its own buffer and no barrier is needed; or, for fp32
+ *      when it is A with rows contiguous along k (the activations x and dy
+ *      of every linear layer), it is not packed at all: the micro-kernel
+ *      broadcasts from A's rows where they lie. The operand
  *      along the split dimension is cut into blocks (sized for L2); a thread
  *      packs its block privately and multiplies it with every shared
  *      micro-panel, tile by tile, adding into C.
  * Packing is where strides are resolved (x W^T, dy W and dy^T x run the same
- * kernels), where bf16 rounding happens, and where ragged edges are
+ * kernels; only the fp32 kernel's A may also be a plain row-major view),
+ * where bf16 rounding happens, and where ragged edges are
  * zero-padded (the kernel always computes a full tile; only the valid part
  * is written). Each element of C is owned by one thread per k slice and the
  * slices run in order, so results do not depend on the thread count. */
@@ -177,8 +181,12 @@ typedef struct { /* one problem C (+)= A B, after the orientation is chosen */
     const float *bias_row, *bias_col; /* bias per row of C, or per column */
 } Problem;
 
-static void run_tile(LsGemmType type, const Engine *e, const void *a, const void *b, int kc, int kpad,
-                     const Problem *p, float *C, int i0, int j0, int store, float *tile) {
+/* One MR x NR tile of C from the micro-panels a and b; an fp32 a is read as
+ * element (r, k) at a[r*sar + k*sak] (packed: sar 1, sak MR), the bf16
+ * engines' panels are always packed. */
+static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, long sak, const void *b,
+                     int kc, int kpad, const Problem *p, float *C, int i0, int j0, int store,
+                     float *tile) {
     int MR = e->mr, NR = e->nr;
     int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
     if (e->prefetch_c) { /* one prefetchw per cache line of the tile */
@@ -191,13 +199,13 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, const void
     if (type == LS_GEMM_F32 && p->csc == 1 && mv == MR && nv == NR && !p->bias_row) {
         /* a whole tile of row-major C: straight from the registers, without
          * the trip through the scratch tile and the loops below */
-        gemm_kernel_f32(kc, a, b, C + (long)i0 * p->rsc + j0, p->rsc, !store,
+        gemm_kernel_f32(kc, a, sar, sak, b, C + (long)i0 * p->rsc + j0, p->rsc, !store,
                         p->bias_col ? p->bias_col + j0 : NULL);
         return;
     }
     if (type == LS_GEMM_BF16_AMX) gemm_kernel_amx(kpad / 32, a, b, tile);
     else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile);
-    else gemm_kernel_f32(kc, a, b, tile, NR, 0, NULL);
+    else gemm_kernel_f32(kc, a, sar, sak, b, tile, NR, 0, NULL);
     if (p->csc == 1) { /* row-major C: rows of the tile are contiguous */
         for (int r = 0; r < mv; r++) {
             float *c = C + (long)(i0 + r) * p->rsc + j0;
@@ -273,9 +281,20 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
      * Measured (GPT-2, T=64, 5 alternating rounds): products 600 -> 580 ms,
      * every round faster; T=256 unchanged; bf16 AMX 3% slower (its packing
      * converts to bf16 and its products are 3x faster), so bf16 shares. */
-    int priv = type == LS_GEMM_F32 && nth > 1 && wn / nth >= 384;
+    /* fp32 with the shared operand A, its rows contiguous along k (x and dy,
+     * row-major, in x W^T and dy W) and whole micro-panels of them: not
+     * packed at all. The kernel broadcasts from 8 rows where they lie (one
+     * stream per row, in L1 while a tile row of C is computed), so the copy,
+     * its buffer and the barriers are gone; the weights are still packed
+     * (they are read column-wise or cold, and each panel is reused by every
+     * row of C). Measured (GPT-2 124M, T=64, 4 alternating rounds): step
+     * 640-652 -> 620-627 ms, faster in every round, products 520-535 ->
+     * 503-518 ms; T=256 2298/2264 -> 2271/2251 ms. Bit-identical: the kernel
+     * sums the same products in the same order. */
+    int inplace = type == LS_GEMM_F32 && split_n && p.csa == 1 && p.M % MR == 0;
+    int priv = !inplace && type == LS_GEMM_F32 && nth > 1 && wn / nth >= 384;
     size_t own_sz = (panel_o * (blk / W) + 4095) / 4096 * 4096;
-    if (!priv) grow(&buf_shared, &buf_shared_bytes, panel_s * nshared);
+    if (!priv && !inplace) grow(&buf_shared, &buf_shared_bytes, panel_s * nshared);
     grow_own(nth, own_sz + (priv ? panel_s * nshared : 0));
     /* one parallel region; the k slices run in order inside it */
 #pragma omp parallel num_threads(nth)
@@ -286,11 +305,12 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
         {
             char *O = buf_own[omp_get_thread_num()], *S = priv ? O + own_sz : buf_shared;
             float tile[32 * 48] __attribute__((aligned(64))); /* MR x NR of any engine */
-            { /* the shared operand: each thread packs a contiguous run of its panels */
+            { /* the shared operand: each thread packs a contiguous run of the panels
+               * into the one shared buffer, or (priv) all of them into its own */
                 int t = priv ? 0 : omp_get_thread_num(), n = priv ? 1 : nth;
                 int s0 = nshared * t / n, s1 = nshared * (t + 1) / n;
                 int i = s0 * SW, valid = (so < s1 * SW ? so : s1 * SW) - i;
-                if (s1 > s0) {
+                if (s1 > s0 && !inplace) {
                     if (split_n)
                         pack_panels(e->la, S + panel_s * s0, SW, s1 - s0, panel_s, e->esz, kc, kpad,
                                     p.A + i * p.rsa + k0 * p.csa, p.rsa, p.csa, valid);
@@ -299,7 +319,7 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                                     p.B + k0 * p.rsb + i * p.csb, p.csb, p.rsb, valid);
                 }
             }
-            if (!priv) {
+            if (!priv && !inplace) {
 #pragma omp barrier
             }
             /* blocks dealt round-robin, the same way in every k slice: a
@@ -318,21 +338,25 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                     pack_panels(e->la, O, W, np, panel_o, e->esz, kc, kpad, p.A + w0 * p.rsa + k0 * p.csa,
                                 p.rsa, p.csa, wv);
                 /* the shared panels outer, this block's panels inner (they stay in L2) */
-                for (int s = 0; s < nshared; s++)
+                for (int s = 0; s < nshared; s++) {
+                    const void *a = inplace ? (const void *)(p.A + (long)s * MR * p.rsa + k0)
+                                            : (const void *)(S + panel_s * s);
+                    long sar = inplace ? p.rsa : 1, sak = inplace ? 1 : MR;
                     for (int q = 0; q < np; q++) {
                         if (split_n)
-                            run_tile(type, e, S + panel_s * s, O + panel_o * q, kc, kpad, &p, C, s * MR,
+                            run_tile(type, e, a, sar, sak, O + panel_o * q, kc, kpad, &p, C, s * MR,
                                      w0 + q * NR, store, tile);
                         else
-                            run_tile(type, e, O + panel_o * q, S + panel_s * s, kc, kpad, &p, C,
+                            run_tile(type, e, O + panel_o * q, 1, MR, S + panel_s * s, kc, kpad, &p, C,
                                      w0 + q * MR, s * NR, store, tile);
                     }
+                }
             }
             /* the next slice repacks the shared buffer: wait until every
              * thread is done with it (after the last slice the end of the
              * parallel region is the wait; passive threads sleep in each
              * barrier, and a wake-up costs tens of microseconds in a VM) */
-            if (k0 + KC < K && !priv) {
+            if (k0 + KC < K && !priv && !inplace) {
 #pragma omp barrier
             }
         }

@@ -36,13 +36,15 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
  *   AMX A (MR 32)             rows of 32 k:     [k/32][i][k%32]
  *   AMX B (NR 32)             k-major in pairs: [k/2][i][k%2]
  * The kernels' k arguments count steps: k, pairs of k, blocks of 32 k.
- * The fp32 kernel writes its 8 x 48 result straight into a row-major C
- * (leading dimension ldc): C += tile (accumulate), else C = tile + bias[j]
- * (bias of the tile's 48 columns, or NULL); gemm.c gives it a scratch tile
- * (ldc 48, no bias) for ragged edges. Either way the sums are the same, in
- * the same order, as tile-then-add. */
-void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *C, long ldc, int accumulate,
-                     const float *bias);
+ * The fp32 kernel also reads A where it lies: element (r, k) at
+ * A[r*sar + k*sak] (packed: sar 1, sak 8; rows of a row-major matrix: sar
+ * its row stride, sak 1). It writes its 8 x 48 result straight into a
+ * row-major C (leading dimension ldc): C += tile (accumulate), else
+ * C = tile + bias[j] (bias of the tile's 48 columns, or NULL); gemm.c gives
+ * it a scratch tile (ldc 48, no bias) for ragged edges. Either way the sums
+ * are the same, in the same order, as tile-then-add. */
+void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,
+                     int accumulate, const float *bias);
 void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *out);
 void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *Bp, float *out);
 /* Vector packers for the bf16 layouts (gemm_avx512.c; need AVX512_BF16). */

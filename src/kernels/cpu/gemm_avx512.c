@@ -1,6 +1,6 @@
 /* gemm_avx512.c - the register-tile micro-kernels of gemm.c.
  *
- * One call computes an 8 x 48 tile of A B from packed micro-panels: 24 zmm
+ * One call computes an 8 x 48 tile of A B from micro-panels: 24 zmm
  * accumulators (8 rows x 3 vectors of 16 columns), 3 vector loads of B and 8
  * broadcasts of A per step of k. The accumulators never leave the registers
  * until the end, so the loop is bound by the FMA ports, not by memory.
@@ -21,8 +21,12 @@
 #define GEMM_MR 8 /* the AVX-512 kernels' register tile */
 #define GEMM_NR 48
 
-void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *C, long ldc, int accumulate,
-                     const float *bias) {
+/* A's element (r, k) is A[r * sar + k * sak]: a packed panel (sar 1, sak 8),
+ * or 8 rows of a row-major matrix read where they lie (sar its row stride,
+ * sak 1): each broadcast then comes from its own row, 8 streams that advance
+ * one float per k and stay in L1 while the tile row is reused. */
+void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,
+                     int accumulate, const float *bias) {
     __m512 acc[GEMM_MR][3];
 #pragma GCC unroll 8
     for (int r = 0; r < GEMM_MR; r++)
@@ -37,12 +41,12 @@ void gemm_kernel_f32(int kc, const float *Ap, const float *Bp, float *C, long ld
         __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16), b2 = _mm512_load_ps(Bp + 32);
 #pragma GCC unroll 8
         for (int r = 0; r < GEMM_MR; r++) {
-            __m512 a = _mm512_set1_ps(Ap[r]);
+            __m512 a = _mm512_set1_ps(A[r * sar]);
             acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
             acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
         }
-        Ap += GEMM_MR;
+        A += sak;
         Bp += GEMM_NR;
     }
     /* C is read (accumulate) only now, after the k loop: gemm.c prefetched
