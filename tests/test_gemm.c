@@ -111,6 +111,10 @@ int main(void) {
             /* rows a multiple of 8: fp32 reads x / dy (layouts 0, 1) in place, unpacked */
             one_case(type, layout, 40, 1000, 1030, 1, 0, seed++);      /* slices, blocks, accumulate */
             one_case(type, layout, 24, 130, 800, 0, 1, seed++);        /* ragged columns, bias */
+            /* more rows than columns: split over the columns all the same when A is
+             * read in place and >= 384 columns per thread; else over the rows */
+            one_case(type, layout, 1032, 790, 100, 1, 0, seed++);
+            one_case(type, layout, 1030, 100, 100, 0, 1, seed++);
         }
     }
     return check_summary();
