@@ -6,6 +6,8 @@
  * of B is B[k*rsb + j*csb]; C is row-major with leading dimension ldc.
  *   accumulate = 0: C  = A B (+ bias[j] on every row, if bias is not NULL)
  *   accumulate = 1: C += A B (bias must be NULL)
+ * C must not overlap A or B: the fp32 engine reads A in place while it
+ * writes C (the model never aliases them).
  * The bf16 engines round both operands to bfloat16 (round to nearest even)
  * while packing them; every product is exact in fp32 and every sum is fp32.
  *   LS_GEMM_F32          AVX-512 FMA (vfmadd231ps)
