@@ -280,14 +280,6 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
     int nblocks = (wn + blk - 1) / blk;
     int SW = split_n ? MR : NR, nshared = (so + SW - 1) / SW;
     size_t panel_s = (size_t)SW * KC * e->esz, panel_o = (size_t)W * KC * e->esz;
-    /* fp32 with at least 384 columns (or rows) of C per thread: each thread
-     * packs the whole shared operand into its own buffer instead of half of
-     * it into one buffer both read. The copies cost 2 x so x KC element moves
-     * per slice against >= 768 FLOPs per element each thread computes; in
-     * exchange no barriers, and no panel is read from the other core's cache.
-     * Measured (GPT-2, T=64, 5 alternating rounds): products 600 -> 580 ms,
-     * every round faster; T=256 unchanged; bf16 AMX 3% slower (its packing
-     * converts to bf16 and its products are 3x faster), so bf16 shares. */
     /* fp32 with the shared operand A, its rows contiguous along k (x and dy,
      * row-major, in x W^T and dy W) and whole micro-panels of them: not
      * packed at all. The kernel broadcasts from 8 rows where they lie (one
@@ -299,9 +291,19 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
      * 503-518 ms; T=256 2298/2264 -> 2271/2251 ms. Bit-identical: the kernel
      * sums the same products in the same order. */
     int inplace = a_inplace && split_n;
+    /* Otherwise, fp32 with at least 384 columns (or rows) of C per thread:
+     * each thread packs the whole shared operand into its own buffer instead
+     * of half of it into one buffer both read. The copies cost 2 x so x KC
+     * element moves per slice against >= 768 FLOPs per element each thread
+     * computes; in exchange no barriers, and no panel is read from the other
+     * core's cache. Measured (GPT-2, T=64, 5 alternating rounds): products
+     * 600 -> 580 ms, every round faster; T=256 unchanged; bf16 AMX 3% slower
+     * (its packing converts to bf16 and its products are 3x faster), so bf16
+     * shares. Only the one shared buffer needs barriers. */
     int priv = !inplace && type == LS_GEMM_F32 && nth > 1 && wn / nth >= 384;
+    int one_buf = !inplace && !priv;
     size_t own_sz = (panel_o * (blk / W) + 4095) / 4096 * 4096;
-    if (!priv && !inplace) grow(&buf_shared, &buf_shared_bytes, panel_s * nshared);
+    if (one_buf) grow(&buf_shared, &buf_shared_bytes, panel_s * nshared);
     grow_own(nth, own_sz + (priv ? panel_s * nshared : 0));
     /* one parallel region; the k slices run in order inside it */
 #pragma omp parallel num_threads(nth)
@@ -312,12 +314,12 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
         {
             char *O = buf_own[omp_get_thread_num()], *S = priv ? O + own_sz : buf_shared;
             float tile[32 * 48] __attribute__((aligned(64))); /* MR x NR of any engine */
-            { /* the shared operand: each thread packs a contiguous run of the panels
-               * into the one shared buffer, or (priv) all of them into its own */
+            if (!inplace) { /* the shared operand: each thread packs a contiguous run of
+                             * the panels into the one buffer, or (priv) all into its own */
                 int t = priv ? 0 : omp_get_thread_num(), n = priv ? 1 : nth;
                 int s0 = nshared * t / n, s1 = nshared * (t + 1) / n;
                 int i = s0 * SW, valid = (so < s1 * SW ? so : s1 * SW) - i;
-                if (s1 > s0 && !inplace) {
+                if (s1 > s0) {
                     if (split_n)
                         pack_panels(e->la, S + panel_s * s0, SW, s1 - s0, panel_s, e->esz, kc, kpad,
                                     p.A + i * p.rsa + k0 * p.csa, p.rsa, p.csa, valid);
@@ -326,7 +328,7 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                                     p.B + k0 * p.rsb + i * p.csb, p.csb, p.rsb, valid);
                 }
             }
-            if (!priv && !inplace) {
+            if (one_buf) {
 #pragma omp barrier
             }
             /* blocks dealt round-robin, the same way in every k slice: a
@@ -346,16 +348,17 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
                                 p.rsa, p.csa, wv);
                 /* the shared panels outer, this block's panels inner (they stay in L2) */
                 for (int s = 0; s < nshared; s++) {
-                    const void *a = inplace ? (const void *)(p.A + (long)s * MR * p.rsa + k0)
-                                            : (const void *)(S + panel_s * s);
+                    /* shared micro-panel s: packed, or (inplace) 8 rows of A where they lie */
+                    const void *sp = inplace ? (const void *)(p.A + (long)s * MR * p.rsa + k0)
+                                             : (const void *)(S + panel_s * s);
                     long sar = inplace ? p.rsa : 1, sak = inplace ? 1 : MR;
                     for (int q = 0; q < np; q++) {
                         if (split_n)
-                            run_tile(type, e, a, sar, sak, O + panel_o * q, kc, kpad, &p, C, s * MR,
+                            run_tile(type, e, sp, sar, sak, O + panel_o * q, kc, kpad, &p, C, s * MR,
                                      w0 + q * NR, store, tile);
                         else
-                            run_tile(type, e, O + panel_o * q, 1, MR, S + panel_s * s, kc, kpad, &p, C,
-                                     w0 + q * MR, s * NR, store, tile);
+                            run_tile(type, e, O + panel_o * q, 1, MR, sp, kc, kpad, &p, C, w0 + q * MR,
+                                     s * NR, store, tile);
                     }
                 }
             }
@@ -363,7 +366,7 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
              * thread is done with it (after the last slice the end of the
              * parallel region is the wait; passive threads sleep in each
              * barrier, and a wake-up costs tens of microseconds in a VM) */
-            if (k0 + KC < K && !priv && !inplace) {
+            if (k0 + KC < K && one_buf) {
 #pragma omp barrier
             }
         }
