@@ -11,10 +11,10 @@
  *      all of it into its own buffer and no barrier is needed; or, for fp32
  *      when it is A with rows contiguous along k (the activations x and dy
  *      of every linear layer), it is not packed at all: the micro-kernel
- *      broadcasts from A's rows where they lie. The operand
- *      along the split dimension is cut into blocks (sized for L2); a thread
- *      packs its block privately and multiplies it with every shared
- *      micro-panel, tile by tile, adding into C.
+ *      broadcasts from A's rows where they lie. The operand along the split
+ *      dimension is cut into blocks (sized for L2); a thread packs its block
+ *      privately and multiplies it with every shared micro-panel, tile by
+ *      tile, adding into C.
  * Packing is where strides are resolved (x W^T, dy W and dy^T x run the same
  * kernels; only the fp32 kernel's A may also be a plain row-major view),
  * where bf16 rounding happens, and where ragged edges are
