@@ -7,9 +7,9 @@
  *     gelu(x) = x s,   gelu'(x) = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3*0.044715 x^2)
  * with vexp.h's exponential and reciprocal (ls_vsigmoid) instead of
  * libmvec's tanhf, which made these passes compute-bound (GPT-2 124M,
- * T=256: 86 -> 48 ms per step, README). The scalar loops are the fallback
- * for CPUs without AVX-512; tests/test_kernels.c checks the kernels against
- * the tanh formula in double precision.
+ * T=256: 86 -> 48 ms per step, docs/CPU_SPEED.md). The scalar loops are
+ * the fallback for CPUs without AVX-512; tests/test_kernels.c checks the
+ * kernels against the tanh formula in double precision.
  * Also the residual add, the other purely elementwise op of a block.
  * Built with -ffast-math (Makefile) so the fallback's tanhf vectorises
  * through glibc's libmvec. */
