@@ -17,8 +17,11 @@
  *         which must match to the fp32 summation bound alone: this catches a
  *         kernel that rounds wrongly (truncation) or drops the odd k.
  * C is poisoned with NaN before non-accumulating calls, so an element the
- * kernel fails to write cannot pass. */
+ * kernel fails to write cannot pass. gemm_sumsq is checked on every case:
+ * the same C, the sum of squares of its elements, and no dependence on the
+ * thread count. */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,7 +87,29 @@ static void one_case(LsGemmType type, int layout, int M, int N, int K, int accum
     CHECK(bad == 0, "%s layout %d M=%d N=%d K=%d acc=%d bias=%d: %d elements out of bound "
           "(worst error/bound %.3g, vs rounded operands %.3g)", gemm_name(type),
           layout, M, N, K, accumulate, with_bias, bad, worst, worst_r);
-    ls_free(A), ls_free(B), ls_free(C), ls_free(C0), ls_free(bias);
+    /* gemm_sumsq: the same C bit for bit, and the sum of squares of it. Each
+     * tile (at most 32 x 32 = 1024 elements) is summed in float, relative
+     * error <= 1024 * 2^-24 for positive terms, the tiles in double; and the
+     * same bits with 1 and 3 threads as with the default. */
+    float *C2 = ls_calloc((size_t)M * N, 4, "C2");
+    double exact_sq = 0;
+    for (long i = 0; i < (long)M * N; i++) exact_sq += (double)C[i] * C[i];
+    int nth0 = omp_get_max_threads(), threads[] = {nth0, 1, 3};
+    double sq[3];
+    for (int v = 0; v < 3; v++) {
+        omp_set_num_threads(threads[v]);
+        memcpy(C2, C0, sizeof(float) * M * N);
+        sq[v] = gemm_sumsq(type, M, N, K, A, rsa, csa, B, rsb, csb, C2, N, accumulate, with_bias ? bias : NULL);
+        CHECK(memcmp(C2, C, sizeof(float) * M * N) == 0, "%s layout %d M=%d N=%d K=%d: gemm_sumsq's C "
+              "differs from gemm's (%d threads)", gemm_name(type), layout, M, N, K, threads[v]);
+    }
+    omp_set_num_threads(nth0);
+    CHECK(fabs(sq[0] - exact_sq) <= 1026 * ldexp(1.0, -24) * exact_sq + 1e-30,
+          "%s layout %d M=%d N=%d K=%d acc=%d bias=%d: sum of squares %.9g, of C's elements %.9g",
+          gemm_name(type), layout, M, N, K, accumulate, with_bias, sq[0], exact_sq);
+    CHECK(sq[1] == sq[0] && sq[2] == sq[0], "%s layout %d M=%d N=%d K=%d: sum of squares depends on the "
+          "thread count (%.17g, %.17g, %.17g)", gemm_name(type), layout, M, N, K, sq[0], sq[1], sq[2]);
+    ls_free(A), ls_free(B), ls_free(C), ls_free(C0), ls_free(C2), ls_free(bias);
 }
 
 int main(void) {

@@ -1,6 +1,7 @@
 /* test_model.c - unit tests of the model's plumbing: parameter layout and
  * tensor-parallel sharding, KV-cache inference against the full forward,
- * learning-rate schedule, model-file round trip, determinism. */
+ * learning-rate schedule, model-file round trip, determinism, the gradient
+ * norm summed during the backward. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/kernels.h"
 #include "model/gpt.h"
 #include "model/gpt_infer.h"
 #include "model/gpt_io.h"
@@ -162,7 +165,50 @@ static void test_determinism(void) {
     gpt_destroy(&m);
 }
 
+/* The gradient norm summed by the backward (Gpt.grad_sq: the dW products'
+ * epilogues, wte corrected for the embedding's scatter-add after the LM
+ * head's product) plus gpt_grad_sq_rest, against a plain pass over the
+ * whole gradient; the gradient itself must not change. Tokens repeat, so a
+ * row counted twice or a missed correction shows. 64 tokens: our GEMM runs
+ * the products (on AVX-512; OpenBLAS and a pass without it), fp32 and bf16. */
+static void test_fused_norm(void) {
+    GptConfig c = micro();
+    Gpt m;
+    gpt_create(&m, &c, 0, c.num_layers, 1, 0);
+    gpt_init_random(&m, 5);
+    int B = 4, T = 16, N = B * T;
+    int32_t x[64], y[64];
+    for (int i = 0; i < N; i++) x[i] = (i * 7) % 13, y[i] = (i * 11) % 257;
+    float *g1 = malloc(m.lay.total * 4);
+    for (int dt = 0; dt < 2; dt++) {
+        if (dt == 1 && !gemm_supported(LS_GEMM_BF16)) break;
+        matmul_set_dtype(dt ? LS_DTYPE_BF16 : LS_DTYPE_F32);
+        gpt_zero_grad(&m);
+        gpt_forward(&m, x, y, B, T);
+        gpt_backward(&m, 1.0f / N);
+        memcpy(g1, m.grads, m.lay.total * 4);
+        double pass = 0.0;
+        for (size_t i = 0; i < m.lay.total; i++) pass += (double)m.grads[i] * m.grads[i];
+        double sq = 0.0;
+        gpt_zero_grad(&m);
+        gpt_forward(&m, x, y, B, T);
+        m.grad_sq = &sq;
+        gpt_backward(&m, 1.0f / N);
+        m.grad_sq = NULL;
+        double fused = sq + gpt_grad_sq_rest(&m);
+        CHECK(memcmp(g1, m.grads, m.lay.total * 4) == 0, "%s: summing the norm in the backward changed "
+              "the gradient", dt ? "bf16" : "fp32");
+        /* tiles of at most 1024 squares summed in float (test_gemm.c's bound) */
+        CHECK(pass > 0 && fabs(fused - pass) <= 1026 * ldexp(1.0, -24) * pass, "%s: squared gradient norm %.9g from the "
+              "backward, %.9g from a pass", dt ? "bf16" : "fp32", fused, pass);
+    }
+    matmul_set_dtype(LS_DTYPE_F32);
+    free(g1);
+    gpt_destroy(&m);
+}
+
 int main(void) {
+    test_fused_norm();
     test_layout();
     test_shards();
     test_kv_cache();

@@ -225,12 +225,14 @@ int cmd_bench(int argc, char **argv) {
         if (s < 0) gpt_zero_grad(&m); /* later steps: AdamW left the gradient zero */
         gpt_forward(&m, x, y, B, T);
         double t1 = ls_now_s();
+        double sq = 0.0; /* the trainer's one-process step: the dW products sum their squares */
+        m.grad_sq = &sq;
         gpt_backward(&m, 1.0f / (B * T));
+        m.grad_sq = NULL;
         double t2 = ls_now_s();
         /* the trainer's step: the gradient norm, clipping at 1.0, AdamW */
-        double sq, rep;
-        tp_grad_sq_parts(&m.lay, m.grads, 0, m.lay.total, &sq, &rep);
-        hp.grad_scale = grad_clip_factor(sqrt(sq + rep), 1.0f); /* applied inside AdamW */
+        sq += gpt_grad_sq_rest(&m);
+        hp.grad_scale = grad_clip_factor(sqrt(sq), 1.0f); /* applied inside AdamW */
         double t3 = ls_now_s();
         double to = ls_prof_begin();
         adamw_step_zero_grads(&opt, &m.lay, 0, m.lay.total, m.params, m.grads, &hp);

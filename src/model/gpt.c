@@ -12,6 +12,7 @@
 #include "gpt.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/error.h"
@@ -267,12 +268,54 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
     return (float)(sum / N);
 }
 
+/* The kinds whose gradients gpt_backward sums into grad_sq: every weight
+ * matrix comes out of one dW product, and wte out of the LM head's product
+ * and then the embedding's scatter-add, corrected for below. */
+static int sq_in_backward(int kind) {
+    return kind == T_WTE || kind == T_QKVW || kind == T_ATTPROJW || kind == T_FCW || kind == T_FCPROJW;
+}
+
+static int cmp_i32(const void *x, const void *y) {
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Sum of squares of wte's gradient rows of the micro-batch's distinct tokens:
+ * the rows the embedding's backward adds to after the LM head's product */
+static double wte_rows_sq(const Gpt *m) {
+    int N = m->B * m->T, C = m->cfg.channels;
+    int32_t *ids = ls_calloc((size_t)N, sizeof(int32_t), "token list");
+    memcpy(ids, m->a.tokens, sizeof(int32_t) * N);
+    qsort(ids, (size_t)N, sizeof(int32_t), cmp_i32);
+    double s = 0.0;
+    for (int i = 0; i < N; i++) {
+        if (i > 0 && ids[i] == ids[i - 1]) continue;
+        const float *g = m->g.wte + (size_t)ids[i] * C;
+        for (int c = 0; c < C; c++) s += (double)g[c] * g[c];
+    }
+    ls_free(ids);
+    return s;
+}
+
+double gpt_grad_sq_rest(const Gpt *m) {
+    double s = 0.0;
+    for (int i = 0; i < m->lay.ntensors; i++) {
+        const GptTensor *t = &m->lay.tensors[i];
+        if (sq_in_backward(t->kind)) continue;
+        const float *g = m->grads + t->offset;
+        for (size_t j = 0; j < (size_t)t->rows * t->cols; j++) s += (double)g[j] * g[j];
+    }
+    return s;
+}
+
 void gpt_backward(Gpt *m, float dloss) {
     const GptLayout *lay = &m->lay;
     GptActs *a = &m->a;
     int tp = m->tp.size, B = m->B, T = m->T, C = m->cfg.channels, NH = m->cfg.num_heads / tp;
     int N = B * T, Ct = C / tp, Nr = gpt_rows(m, N);
     int nl = lay->layer_end - lay->layer_begin;
+    if (m->grad_sq && tp > 1) ls_fatal("internal: grad_sq with tensor parallelism");
+    matmul_set_dw_sumsq(m->grad_sq); /* every dW product adds its squares (kernels.h) */
     if (lay->has_head) {
         hook(m, GPT_PRE_BACKWARD, nl);
         memset(a->dres, 0, sizeof(float) * Nr * C);
@@ -305,10 +348,14 @@ void gpt_backward(Gpt *m, float dloss) {
     }
     if (lay->has_embed) {
         hook(m, GPT_PRE_BACKWARD, GPT_UNIT_EMBED);
+        /* grad_sq holds wte's rows as the LM head left them; the tokens' rows change */
+        double before = m->grad_sq ? wte_rows_sq(m) : 0.0;
         tp_embed_backward(m);
+        if (m->grad_sq) *m->grad_sq += wte_rows_sq(m) - before;
         hook(m, GPT_POST_BACKWARD, GPT_UNIT_EMBED);
     }
     /* else: a->dres is the gradient the schedule sends to the previous stage */
+    matmul_set_dw_sumsq(NULL);
 }
 
 void gpt_zero_grad(Gpt *m) { /* threaded: ~0.5 GB at GPT-2 124M */

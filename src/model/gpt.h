@@ -85,6 +85,13 @@ typedef struct {
     GptActs *slots;
     int nslots, cur;
     int recompute;         /* GPT_RECOMPUTE_*, set before the first forward */
+    /* NULL, or: gpt_backward adds the sum of squares of the weight matrices'
+     * and wte's gradients here as it computes them (kernels.h,
+     * matmul_set_dw_sumsq), so that with gpt_grad_sq_rest the gradient norm
+     * needs no second read of them. Valid only when the backward leaves the
+     * final gradient: one process (tp = 1), one micro-batch after
+     * gpt_zero_grad; the trainer sets it only then. */
+    double *grad_sq;
 } Gpt;
 
 /* Allocate a model holding layers [layer_begin, layer_end) as tensor-parallel
@@ -139,6 +146,9 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
  * the weight of each token's loss (see above). */
 void gpt_backward(Gpt *m, float dloss);
 void gpt_zero_grad(Gpt *m);
+/* Sum of squares of the gradients gpt_backward does not add to grad_sq (biases,
+ * LayerNorm gains and biases, wpe): with *grad_sq, the squared gradient norm. */
+double gpt_grad_sq_rest(const Gpt *m);
 /* Logits of row (b, t) of the last forward (Vp floats, first V real). */
 const float *gpt_logits(const Gpt *m, int b, int t);
 

@@ -295,7 +295,7 @@ void plan_calib_measure(PlanHw *hw, int threads, LsComm *ranks) {
     hw->intra_lat_us = hw->inter_lat_us = PLAN_CPU_DEFAULT_COMM_LAT_US;
     hw->comm_eff = 1.0;
     hw->comm_on_cores = 1;
-    hw->clip_fused = 1;
+    hw->clip_fused = hw->norm_fused = 1;
     hw->gpus_per_node = 1 << 16; /* every process on this host */
     hw->fp32_only = 1;
 }
@@ -344,7 +344,7 @@ static int calib_load(PlanHw *hw, const char *path, int threads) {
     if (!path[0] || ls_file_size(path) <= 0) return 0;
     memset(hw, 0, sizeof *hw);
     int t = threads;
-    hw->comm_on_cores = hw->clip_fused = 1; /* files written before the keys existed */
+    hw->comm_on_cores = hw->clip_fused = hw->norm_fused = 1; /* files written before the keys existed */
     plan_hw_parse_file(hw, path, &t);
     if (hw->peak32_tflops <= 0 || hw->hbm_gbs <= 0 || hw->gemm_eff <= 0 || hw->attn_gflops <= 0)
         ls_fatal("calibration file '%s' lacks peak32_tflops/hbm_gbs/gemm_eff/attn_gflops "

@@ -18,19 +18,19 @@
 static const PlanHw CATALOG[] = {
     /* name       desc                                   bf16   fp32  mem   hbm   intra lat  inter lat gpn eff   d0   mem  comm */
     {"v100", "NVIDIA V100 SXM2 32GB (DGX-1: 4x100Gb/s IB per 8 GPUs)",
-     125, 15.7, 32, 900, 150, 3, 6.25, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+     125, 15.7, 32, 900, 150, 3, 6.25, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"a100-40g", "NVIDIA A100 SXM 40GB (DGX A100: 8x200Gb/s HDR IB)",
-     312, 19.5, 40, 1555, 300, 3, 25, 8, 8, 0.87, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+     312, 19.5, 40, 1555, 300, 3, 25, 8, 8, 0.87, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"a100-80g", "NVIDIA A100 SXM 80GB (DGX A100: 8x200Gb/s HDR IB)",
-     312, 19.5, 80, 2039, 300, 3, 25, 8, 8, 0.87, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+     312, 19.5, 80, 2039, 300, 3, 25, 8, 8, 0.87, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"h100", "NVIDIA H100 SXM 80GB (DGX H100: 8x400Gb/s NDR IB)",
-     989, 67, 80, 3350, 450, 3, 50, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+     989, 67, 80, 3350, 450, 3, 50, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"h200", "NVIDIA H200 SXM 141GB (HGX H200: 8x400Gb/s NDR IB)",
-     989, 67, 141, 4800, 450, 3, 50, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+     989, 67, 141, 4800, 450, 3, 50, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"b200", "NVIDIA B200 180GB (DGX B200: 8x400Gb/s)",
-     2250, 75, 180, 8000, 900, 3, 50, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+     2250, 75, 180, 8000, 900, 3, 50, 8, 8, 0.80, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"mi250x", "AMD MI250X, one GCD (Frontier node: 8 GCDs, 4x200Gb/s Slingshot)",
-     191.5, 47.9, 64, 1638, 50, 5, 12.5, 10, 8, 0.70, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+     191.5, 47.9, 64, 1638, 50, 5, 12.5, 10, 8, 0.70, 128, 0.80, 0.80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 };
 #define NHW ((int)(sizeof CATALOG / sizeof CATALOG[0]))
 
@@ -87,6 +87,7 @@ static int set_field(PlanHw *hw, const char *key, const char *value, const char 
     else if (!strcmp(key, "fp32_only")) hw->fp32_only = (int)plan_parse_number(what, value, 0, 1);
     else if (!strcmp(key, "comm_on_cores")) hw->comm_on_cores = (int)plan_parse_number(what, value, 0, 1);
     else if (!strcmp(key, "clip_fused")) hw->clip_fused = (int)plan_parse_number(what, value, 0, 1);
+    else if (!strcmp(key, "norm_fused")) hw->norm_fused = (int)plan_parse_number(what, value, 0, 1);
     else if (!strcmp(key, "name")) snprintf(hw->name, sizeof hw->name, "%s", value);
     else if (!strcmp(key, "desc")) snprintf(hw->desc, sizeof hw->desc, "%s", value);
     else return 0;
@@ -133,7 +134,7 @@ void plan_hw_parse_file(PlanHw *hw, const char *path, int *threads) {
             fclose(f);
             ls_fatal("%s:%d: unknown key '%s' (keys: peak16_tflops peak32_tflops mem_gb hbm_gbs "
                      "intra_gbs intra_lat_us inter_gbs inter_lat_us gpus_per_node gemm_eff gemm_d0 "
-                     "mem_eff comm_eff attn_gflops elem_gbs zero_gbs node_cores node_gbs norm_gbs fp32_only comm_on_cores clip_fused name desc)", path, lineno, key);
+                     "mem_eff comm_eff attn_gflops elem_gbs zero_gbs node_cores node_gbs norm_gbs fp32_only comm_on_cores clip_fused norm_fused name desc)", path, lineno, key);
         }
     }
     fclose(f);
@@ -145,8 +146,8 @@ void plan_hw_write(const PlanHw *hw, FILE *f) {
     fprintf(f, "name = %s\ndesc = %s\n", hw->name, hw->desc);
     for (int i = 0; i < NFIELDS; i++)
         fprintf(f, "%s = %.6g\n", FIELDS[i].key, *(const double *)((const char *)hw + FIELDS[i].off));
-    fprintf(f, "gpus_per_node = %d\nfp32_only = %d\ncomm_on_cores = %d\nclip_fused = %d\n", hw->gpus_per_node,
-            hw->fp32_only, hw->comm_on_cores, hw->clip_fused);
+    fprintf(f, "gpus_per_node = %d\nfp32_only = %d\ncomm_on_cores = %d\nclip_fused = %d\nnorm_fused = %d\n",
+            hw->gpus_per_node, hw->fp32_only, hw->comm_on_cores, hw->clip_fused, hw->norm_fused);
 }
 
 void plan_hw_print(const PlanHw *hw, FILE *f) {

@@ -54,6 +54,10 @@ typedef struct {
      * (llmscale's AdamW); 0: a separate read + write of the gradients
      * (Megatron's multi-tensor scale) */
     int clip_fused;
+    /* 1: with one process and one micro-batch the weight-gradient products sum
+     * their squares as they write them (llmscale), so the gradient norm reads
+     * none of the weight matrices again; 0: the norm reads every gradient */
+    int norm_fused;
 } PlanHw;
 
 /* Look a chip up by name (a100-80g, a100-40g, h100, h200, v100, b200, mi250x,

@@ -259,7 +259,8 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
      * once more for the norm and read+write them to clip (gradient clipping at
      * 1.0, Megatron's and llmscale's default, scales them whenever the norm
      * exceeds it, as it does through most of early training; llmscale scales
-     * them inside AdamW's pass instead: clip_fused). */
+     * them inside AdamW's pass instead: clip_fused; and with one process and
+     * one micro-batch needs no read for the norm: norm_fused). */
     {
         double n = n_rank_max;
         double shard = l->zero >= 1 ? (double)plan_zero_shard_len((size_t)n, dp) : n;
@@ -271,7 +272,11 @@ void plan_cost(const GptConfig *c, const PlanLayout *l, const PlanHw *hw, const 
         double zeroed = p->grad_bytes * (l->zero >= 2 ? shard : n); /* ZeRO-2/3 keep only the shard */
         double gshard = p->grad_bytes * shard; /* what the norm, clipping and AdamW read */
         double clip = hw->clip_fused ? 0.0 : 2 * gshard;
-        o->optimizer_s = (per * shard + clip) / bw + gshard / nbw + zeroed / zbw;
+        /* one process, one micro-batch (llmscale): the dW products summed the
+         * weight matrices' squares; the norm reads only biases, gains and wpe */
+        int norm_fused = hw->norm_fused && dp == 1 && t == 1 && P == 1 && m == 1 && l->zero == 0;
+        double normed = norm_fused ? 0.0 : gshard;
+        o->optimizer_s = (per * shard + clip) / bw + normed / nbw + zeroed / zbw;
     }
     o->step_s = o->compute_s + o->tp_comm_s + o->bubble_s + o->pp_comm_s + o->dp_comm_s + o->optimizer_s;
     double tokens_step = (double)dp * m * l->micro_batch * l->seq;

@@ -459,8 +459,17 @@ int trainer_run(const TrainOpts *o) {
     long end = (o->stop_at > 0 && o->stop_at < o->steps) ? o->stop_at : o->steps;
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
+    /* One process, one micro-batch: the backward leaves the final gradient, so
+     * the weight matrices' and wte's share of its norm is summed by the dW
+     * products as they write it (gpt.h: grad_sq) instead of in a second read
+     * of 0.5 GB; otherwise the gradient is complete only after accumulation
+     * and the data-parallel reduction, and zero_grad_sq_sum reads it. */
+    int fused_norm = grid.world == 1 && A == 1 && zz[0].stage == 0;
+    double fused_sq = 0.0;
     for (long step = start; step < end; step++) {
         ls_watchdog_step(step + 1); /* for its messages; LLMSCALE_FAULT_HANG stops here */
+        fused_sq = 0.0;
+        mm[0].grad_sq = fused_norm ? &fused_sq : NULL;
         double t0 = ls_now_s();
         double bytes0 = gp->dp_comm.bytes_sent;
         long tp_calls0[LS_OP_KINDS];
@@ -500,10 +509,14 @@ int trainer_run(const TrainOpts *o) {
         ls_watchdog_phase(NULL, -1, -1);
         /* the mean over all G*T tokens of the global batch, never a mean of means */
         double loss = ls_comm_allreduce_sum_double(&gp->dp_comm, loss_sum) / ((double)G * T);
-        if (fault_step > 0 && step + 1 >= fault_step && (fault_every || step + 1 == fault_step) && grid.rank == 0)
-            zero_update_slice(&zz[0]).grads[0] = NAN; /* LLMSCALE_FAULT_NAN_STEP (tests) */
+        int fault_now = fault_step > 0 && step + 1 >= fault_step && (fault_every || step + 1 == fault_step) &&
+                        grid.rank == 0;
+        if (fault_now) zero_update_slice(&zz[0]).grads[0] = NAN; /* LLMSCALE_FAULT_NAN_STEP (tests) */
+        mm[0].grad_sq = NULL;
         double sq = 0; /* the tied wte counts once: on the first stage */
-        for (int c = 0; c < V; c++) sq += zero_grad_sq_sum(&zz[c], &gp->tp_comm);
+        if (fused_norm && !fault_now) sq = fused_sq + gpt_grad_sq_rest(&mm[0]);
+        else
+            for (int c = 0; c < V; c++) sq += zero_grad_sq_sum(&zz[c], &gp->tp_comm);
         double norm = sqrt(grid.pp > 1 ? ls_comm_allreduce_sum_double(&gp->pp_comm, sq) : sq);
         int skip = !isfinite(loss) || !isfinite(norm);
         if (skip) { /* leave the parameters and AdamW state as they are */

@@ -28,6 +28,15 @@ const char *gemm_name(LsGemmType type);
 void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
           const float *B, long rsb, long csb, float *C, long ldc, int accumulate,
           const float *bias);
+/* The same product, also returning the sum of the squares of C's elements
+ * as the product leaves them (accumulation and bias included): each tile's
+ * sum is taken while the tile is still in registers, in float, and the
+ * tiles' sums are added in a fixed order in double, so it does not depend on
+ * the thread count either. The weight gradients' share of the gradient norm
+ * comes from here instead of a second read of 0.5 GB (matmul.h). */
+double gemm_sumsq(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
+                  const float *B, long rsb, long csb, float *C, long ldc, int accumulate,
+                  const float *bias);
 
 /* Micro-kernels (gemm_avx512.c). Each multiplies one packed micro-panel of A
  * (MR rows) by one packed micro-panel of B (NR columns) over a slice of k
@@ -44,9 +53,10 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
  * row-major C (leading dimension ldc): C += tile (accumulate), else
  * C = tile + bias[j] (bias of the tile's 48 columns, or NULL); gemm.c gives
  * it a scratch tile (ldc 48, no bias) for ragged edges. Either way the sums
- * are the same, in the same order, as tile-then-add. */
+ * are the same, in the same order, as tile-then-add. If sq is not NULL it
+ * also stores the sum of the squares of the 384 values it wrote there. */
 void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,
-                     int accumulate, const float *bias);
+                     int accumulate, const float *bias, float *sq);
 void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *out);
 void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *Bp, float *out);
 /* Vector packers for the bf16 layouts (gemm_avx512.c; need AVX512_BF16). */

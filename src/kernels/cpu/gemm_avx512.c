@@ -26,7 +26,7 @@
  * sak 1): each broadcast then comes from its own row, 8 streams that advance
  * one float per k and stay in L1 while the tile row is reused. */
 void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,
-                     int accumulate, const float *bias) {
+                     int accumulate, const float *bias, float *sq) {
     __m512 acc[GEMM_MR][3];
 #pragma GCC unroll 8
     for (int r = 0; r < GEMM_MR; r++)
@@ -64,6 +64,15 @@ void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp
             acc[r][1] = _mm512_add_ps(acc[r][1], b1);
             acc[r][2] = _mm512_add_ps(acc[r][2], b2);
         }
+    }
+    if (sq) { /* sum of squares of the tile as stored: 4 independent chains of FMAs
+               * (24 in all, against the k loop's 24 x kc), then one fixed reduction */
+        __m512 s[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) s[i] = _mm512_mul_ps(acc[i / 3][i % 3], acc[i / 3][i % 3]);
+#pragma GCC unroll 20
+        for (int i = 4; i < 3 * GEMM_MR; i++) s[i & 3] = _mm512_fmadd_ps(acc[i / 3][i % 3], acc[i / 3][i % 3], s[i & 3]);
+        *sq = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
     }
 #pragma GCC unroll 8
     for (int r = 0; r < GEMM_MR; r++)

@@ -47,6 +47,14 @@ void matmul_forward(float *out, const float *x, const float *W, const float *bia
  * its reduction, and overlaps the weight gradient with it. */
 void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x,
                      const float *W, int N, int C, int OC);
+/* While a sink is set (not NULL), every dW product of matmul_backward also
+ * adds to *sink the sum of the squares of dW as the product leaves it, taken
+ * in the GEMM's epilogue while each tile is in registers (gemm_sumsq; after
+ * an OpenBLAS product, by a pass over dW). When dW was zero before the
+ * product - one micro-batch, one process - that is the weight's share of the
+ * gradient norm, and the trainer need not read the gradient again for it
+ * (gpt.h: Gpt.grad_sq). */
+void matmul_set_dw_sumsq(double *sink);
 
 /* --- causal multi-head self-attention on qkv (B,T,3C) = [q | k | v].
  * The model's version (flash-attention style, see attention.c) keeps only
