@@ -17,7 +17,8 @@
  *         which must match to the fp32 summation bound alone: this catches a
  *         kernel that rounds wrongly (truncation) or drops the odd k.
  * C is poisoned with NaN before non-accumulating calls, so an element the
- * kernel fails to write cannot pass. gemm_sumsq is checked on every case:
+ * kernel fails to write cannot pass. LS_GEMM_STREAM (streaming stores) must
+ * give the same C as 0. gemm_sumsq is checked on every case:
  * the same C, the sum of squares of its elements, and no dependence on the
  * thread count. */
 #include <math.h>
@@ -104,6 +105,12 @@ static void one_case(LsGemmType type, int layout, int M, int N, int K, int accum
               "differs from gemm's (%d threads)", gemm_name(type), layout, M, N, K, threads[v]);
     }
     omp_set_num_threads(nth0);
+    if (!accumulate) { /* LS_GEMM_STREAM: the same C, written with streaming stores where possible */
+        for (long i = 0; i < (long)M * N; i++) C2[i] = NAN;
+        gemm(type, M, N, K, A, rsa, csa, B, rsb, csb, C2, N, LS_GEMM_STREAM, with_bias ? bias : NULL);
+        CHECK(memcmp(C2, C, sizeof(float) * M * N) == 0, "%s layout %d M=%d N=%d K=%d: LS_GEMM_STREAM's C "
+              "differs from gemm's", gemm_name(type), layout, M, N, K);
+    }
     CHECK(fabs(sq[0] - exact_sq) <= 1026 * ldexp(1.0, -24) * exact_sq + 1e-30,
           "%s layout %d M=%d N=%d K=%d acc=%d bias=%d: sum of squares %.9g, of C's elements %.9g",
           gemm_name(type), layout, M, N, K, accumulate, with_bias, sq[0], exact_sq);
@@ -140,6 +147,8 @@ int main(void) {
              * read in place and >= 384 columns per thread; else over the rows */
             one_case(type, layout, 1032, 790, 100, 1, 0, seed++);
             one_case(type, layout, 1030, 100, 100, 0, 1, seed++);
+            /* whole aligned tiles, one k slice, no bias: LS_GEMM_STREAM's streaming stores */
+            one_case(type, layout, 40, 960, 256, 0, 0, seed++);
         }
     }
     return check_summary();

@@ -88,9 +88,10 @@ typedef struct {
     /* NULL, or: gpt_backward adds the sum of squares of the weight matrices'
      * and wte's gradients here as it computes them (kernels.h,
      * matmul_set_dw_sumsq), so that with gpt_grad_sq_rest the gradient norm
-     * needs no second read of them. Valid only when the backward leaves the
-     * final gradient: one process (tp = 1), one micro-batch after
-     * gpt_zero_grad; the trainer sets it only then. */
+     * needs no second read of them. Only when the backward leaves the final
+     * gradient: one process (tp = 1), one micro-batch after gpt_zero_grad
+     * (the weight-gradient products then overwrite the zeros); the trainer
+     * sets it only then. */
     double *grad_sq;
 } Gpt;
 

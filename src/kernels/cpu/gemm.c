@@ -217,7 +217,12 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, 
                      float *tile, float *sq) {
     int MR = e->mr, NR = e->nr;
     int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
-    if (e->prefetch_c) { /* one prefetchw per cache line of the tile */
+    /* streaming stores: a whole fp32 tile of row-major C, 64-byte aligned,
+     * written once (one k slice): nothing to read or prefetch */
+    int stream = store == 2 && type == LS_GEMM_F32 && p->csc == 1 && mv == MR && nv == NR && !p->bias_row &&
+                 !p->bias_col && kc == p->K && ((uintptr_t)(C + (long)i0 * p->rsc + j0) & 63) == 0 &&
+                 p->rsc % 16 == 0;
+    if (e->prefetch_c && !stream) { /* one prefetchw per cache line of the tile */
         if (p->csc == 1)
             for (int r = 0; r < mv; r++)
                 for (int q = 0; q < nv; q += 16) __builtin_prefetch(C + (long)(i0 + r) * p->rsc + j0 + q, 1, 3);
@@ -227,7 +232,7 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, 
     if (type == LS_GEMM_F32 && p->csc == 1 && mv == MR && nv == NR && !p->bias_row) {
         /* a whole tile of row-major C: straight from the registers, without
          * the trip through the scratch tile and the loops below */
-        gemm_kernel_f32(kc, a, sar, sak, b, C + (long)i0 * p->rsc + j0, p->rsc, !store,
+        gemm_kernel_f32(kc, a, sar, sak, b, C + (long)i0 * p->rsc + j0, p->rsc, stream ? 2 : !store,
                         p->bias_col ? p->bias_col + j0 : NULL, sq);
         return;
     }
@@ -283,7 +288,7 @@ static void gemm_run(LsGemmType type, int M, int N, int K, const float *A, long 
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
                 float *c = C + (long)i * ldc + j;
-                if (!accumulate) *c = bias ? bias[j] : 0.0f;
+                if (accumulate != 1) *c = bias ? bias[j] : 0.0f;
                 s2 += (double)*c * *c;
             }
         if (sumsq) *sumsq = s2;
@@ -359,7 +364,8 @@ static void gemm_run(LsGemmType type, int M, int N, int K, const float *A, long 
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         int kpad = (kc + e->kalign - 1) / e->kalign * e->kalign;
-        int store = k0 == 0 && !accumulate; /* first slice of a non-accumulating product */
+        /* first slice of a non-accumulating product: 1, or 2 for streaming stores */
+        int store = k0 == 0 && accumulate != 1 ? (accumulate == LS_GEMM_STREAM ? 2 : 1) : 0;
         float *sqs = tsq && k0 + kc >= K ? tsq : NULL; /* C is final after this slice */
         {
             char *O = buf_own[omp_get_thread_num()], *S = priv ? O + own_sz : buf_shared;
@@ -414,6 +420,11 @@ static void gemm_run(LsGemmType type, int M, int N, int K, const float *A, long 
                     }
                 }
             }
+#if defined(__SSE__)
+            /* streaming stores are weakly ordered: drain them before the
+             * region's closing barrier, after which C is anyone's to read */
+            if (store == 2) __builtin_ia32_sfence();
+#endif
             /* the next slice repacks the shared buffer: wait until every
              * thread is done with it (after the last slice the end of the
              * parallel region is the wait; passive threads sleep in each

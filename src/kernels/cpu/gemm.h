@@ -6,6 +6,10 @@
  * of B is B[k*rsb + j*csb]; C is row-major with leading dimension ldc.
  *   accumulate = 0: C  = A B (+ bias[j] on every row, if bias is not NULL)
  *   accumulate = 1: C += A B (bias must be NULL)
+ *   accumulate = LS_GEMM_STREAM (2): C = A B, and C is not read again soon
+ *     (a weight gradient): where K fits one k slice, whole 64-byte-aligned
+ *     tiles go to memory with streaming stores, without reading C's lines
+ *     first (the fp32 engine; the others store as for 0)
  * C must not overlap A or B: the fp32 engine reads A in place while it
  * writes C (the model never aliases them).
  * The bf16 engines round both operands to bfloat16 (round to nearest even)
@@ -19,6 +23,7 @@
 #define LS_GEMM_H
 
 typedef enum { LS_GEMM_F32, LS_GEMM_BF16, LS_GEMM_BF16_AVX512, LS_GEMM_BF16_AMX } LsGemmType;
+#define LS_GEMM_STREAM 2
 
 /* 1 when this CPU (and OS) can run the engine; LS_GEMM_BF16 when either can */
 int gemm_supported(LsGemmType type);
@@ -52,7 +57,8 @@ double gemm_sumsq(LsGemmType type, int M, int N, int K, const float *A, long rsa
  * its row stride, sak 1). It writes its 8 x 48 result straight into a
  * row-major C (leading dimension ldc): C += tile (accumulate), else
  * C = tile + bias[j] (bias of the tile's 48 columns, or NULL); gemm.c gives
- * it a scratch tile (ldc 48, no bias) for ragged edges. Either way the sums
+ * it a scratch tile (ldc 48, no bias) for ragged edges; accumulate 2:
+ * C = tile with streaming stores (C 64-byte aligned). Either way the sums
  * are the same, in the same order, as tile-then-add. If sq is not NULL it
  * also stores the sum of the squares of the 384 values it wrote there. */
 void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,

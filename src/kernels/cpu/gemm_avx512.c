@@ -51,7 +51,7 @@ void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp
     }
     /* C is read (accumulate) only now, after the k loop: gemm.c prefetched
      * its lines before the call, so the loads hit the cache */
-    if (accumulate) {
+    if (accumulate == 1) {
 #pragma GCC unroll 8
         for (int r = 0; r < GEMM_MR; r++)
             for (int c = 0; c < 3; c++)
@@ -73,6 +73,12 @@ void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp
 #pragma GCC unroll 20
         for (int i = 4; i < 3 * GEMM_MR; i++) s[i & 3] = _mm512_fmadd_ps(acc[i / 3][i % 3], acc[i / 3][i % 3], s[i & 3]);
         *sq = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
+    }
+    if (accumulate == 2) { /* streaming stores: C's lines are written without being read */
+#pragma GCC unroll 8
+        for (int r = 0; r < GEMM_MR; r++)
+            for (int c = 0; c < 3; c++) _mm512_stream_ps(C + r * ldc + 16 * c, acc[r][c]);
+        return;
     }
 #pragma GCC unroll 8
     for (int r = 0; r < GEMM_MR; r++)

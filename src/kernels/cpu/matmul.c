@@ -140,7 +140,8 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
             tp = prod_begin();
         }
         if (dW) {
-            if (dw_sumsq) *dw_sumsq += gemm_sumsq(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
+            if (dw_sumsq) /* dW is zero: written, not added to (kernels.h) */
+                *dw_sumsq += gemm_sumsq(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, LS_GEMM_STREAM, NULL);
             else gemm(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
             prod_end(LS_MM_DW, N, C, OC, engine, tp);
         }
@@ -155,15 +156,17 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
             tp = prod_begin();
         }
         if (dW) {
-            /* With a sink, ours for every weight but the LM head's, so that its
-             * epilogue takes the squares. The LM head's stays on OpenBLAS (ours:
-             * 61-62 against 49-50 ms at T=64) and a pass over its dW follows.
-             * Measured, T=64, 3 alternating rounds: step 620-629 -> 613-622 ms
-             * (gradient norm 15.7 -> 1.3 ms, backward +7 ms); with OpenBLAS and
-             * a pass for QKV and fc as well: 617-619 ms. */
-            int own = own_dw(N, C, OC) || (dw_sumsq && own_f32(N) && OC < 8 * C);
-            if (own && dw_sumsq)
-                *dw_sumsq += gemm_sumsq(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
+            /* With a sink, ours for every weight, so that its epilogue takes the
+             * squares, and dW (zero) is written with streaming stores instead of
+             * read and written back. Measured, T=64, 3 alternating rounds: step
+             * 620-629 -> 613-622 ms with the epilogue alone (gradient norm 15.7
+             * -> 1.3 ms; the LM head's product then on OpenBLAS, 49-50 ms against
+             * ours 61-62, and a pass over it); streaming stores: 613-647 ->
+             * 605-613 ms, and the LM head's 54-56 ms on ours against 58-60 on
+             * OpenBLAS with its pass, so ours runs it too. */
+            int own = own_dw(N, C, OC) || (dw_sumsq && own_f32(N));
+            if (own && dw_sumsq) /* dW is zero: written with streaming stores (kernels.h) */
+                *dw_sumsq += gemm_sumsq(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, LS_GEMM_STREAM, NULL);
             else if (own)
                 gemm(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
             else
