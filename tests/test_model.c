@@ -168,20 +168,21 @@ static void test_determinism(void) {
 /* The gradient norm summed by the backward (Gpt.grad_sq: the dW products'
  * epilogues, wte corrected for the embedding's scatter-add after the LM
  * head's product) plus gpt_grad_sq_rest, against a plain pass over the
- * whole gradient; the gradient itself must not change. Tokens repeat, so a
- * row counted twice or a missed correction shows. 64 tokens: our GEMM runs
- * the products (on AVX-512; OpenBLAS and a pass without it), fp32 and bf16. */
+ * whole gradient; the gradient itself must not change, and the weight
+ * gradients must be overwritten, not added to. Tokens repeat, so a row
+ * counted twice or a missed correction shows. */
 static void test_fused_norm(void) {
     GptConfig c = micro();
     Gpt m;
     gpt_create(&m, &c, 0, c.num_layers, 1, 0);
     gpt_init_random(&m, 5);
-    int B = 4, T = 16, N = B * T;
     int32_t x[64], y[64];
-    for (int i = 0; i < N; i++) x[i] = (i * 7) % 13, y[i] = (i * 11) % 257;
+    for (int i = 0; i < 64; i++) x[i] = (i * 7) % 13, y[i] = (i * 11) % 257;
     float *g1 = malloc(m.lay.total * 4);
-    for (int dt = 0; dt < 2; dt++) {
-        if (dt == 1 && !gemm_supported(LS_GEMM_BF16)) break;
+    /* 64 tokens: our GEMM; 16: OpenBLAS (beta 0) and a pass; fp32 and bf16 */
+    for (int run = 0; run < 4; run++) {
+        int B = run < 2 ? 4 : 1, T = 16, N = B * T, dt = run & 1;
+        if (dt == 1 && !gemm_supported(LS_GEMM_BF16)) continue;
         matmul_set_dtype(dt ? LS_DTYPE_BF16 : LS_DTYPE_F32);
         gpt_zero_grad(&m);
         gpt_forward(&m, x, y, B, T);
@@ -198,6 +199,21 @@ static void test_fused_norm(void) {
         double fused = sq + gpt_grad_sq_rest(&m);
         CHECK(memcmp(g1, m.grads, m.lay.total * 4) == 0, "%s: summing the norm in the backward changed "
               "the gradient", dt ? "bf16" : "fp32");
+        /* with grad_sq the products overwrite: NaN left in the overwritten kinds must not show */
+        unsigned keep = gpt_overwritten_kinds();
+        gpt_zero_grad(&m);
+        for (int k = 0; k < m.lay.ntensors; k++) {
+            const GptTensor *tt = &m.lay.tensors[k];
+            if (keep >> tt->kind & 1u)
+                for (size_t i = 0; i < (size_t)tt->rows * tt->cols; i++) m.grads[tt->offset + i] = NAN;
+        }
+        double sq2 = 0.0;
+        gpt_forward(&m, x, y, B, T);
+        m.grad_sq = &sq2;
+        gpt_backward(&m, 1.0f / N);
+        m.grad_sq = NULL;
+        CHECK(memcmp(g1, m.grads, m.lay.total * 4) == 0 && sq2 == sq, "%s: the backward with grad_sq did not "
+              "overwrite the weight gradients (NaN left before it)", dt ? "bf16" : "fp32");
         /* tiles of at most 1024 squares summed in float (test_gemm.c's bound) */
         CHECK(pass > 0 && fabs(fused - pass) <= 1026 * ldexp(1.0, -24) * pass, "%s: squared gradient norm %.9g from the "
               "backward, %.9g from a pass", dt ? "bf16" : "fp32", fused, pass);

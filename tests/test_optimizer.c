@@ -6,7 +6,7 @@
  *   - adamw_step_range over ZeRO-like slices whose ends fall inside tensors
  *     and off the 16-float lines, matching the same elements of a full step;
  *   - adamw_step_zero_grads: the same parameters and moments, and the
- *     gradient left exactly zero;
+ *     gradient left exactly zero, or, for the kinds kept, untouched;
  *   - clipping inside the update (grad_scale) equals scaling the gradient
  *     first, bit for bit.
  * (Agreement with torch.optim.AdamW is the pytorch-ref test's job.) */
@@ -68,26 +68,41 @@ int main(void) {
 
     /* adamw_step on 1 and 2 threads, and the fused zeroing variant */
     float *p = ls_calloc(n, 4, "p"), *gz = ls_calloc(n, 4, "gz");
-    for (int variant = 0; variant < 3; variant++) {
+    /* variant 3 keeps the gradients of the kinds the next backward overwrites
+     * (the weight matrices, wte) and clears the rest */
+    unsigned keep = gpt_overwritten_kinds();
+    CHECK(keep != 0 && (keep >> T_WTE & 1u) && (keep >> T_QKVW & 1u) && !(keep >> T_QKVB & 1u) &&
+              !(keep >> T_WPE & 1u) && !(keep >> T_LN1W & 1u),
+          "gpt_overwritten_kinds: the weight matrices and wte, no vector, not wpe (0x%x)", keep);
+    for (int variant = 0; variant < 4; variant++) {
         int nth = variant == 0 ? 1 : 2;
         omp_set_num_threads(nth);
         AdamW o;
         adamw_init(&o, n);
         memcpy(p, p0, n * 4);
-        int zero_ok = 1;
+        int zero_ok = 1, kept_ok = 1;
         for (int s = 0; s < STEPS; s++) {
             if (variant < 2) {
                 adamw_step(&o, &lay, p, g[s], &hp);
             } else {
                 memcpy(gz, g[s], n * 4);
-                adamw_step_zero_grads(&o, &lay, 0, n, p, gz, &hp);
-                for (size_t i = 0; i < n; i++) zero_ok &= gz[i] == 0.0f && !signbit(gz[i]);
+                adamw_step_zero_grads(&o, &lay, 0, n, p, gz, &hp, variant == 3 ? keep : 0u);
+                for (int k = 0; k < lay.ntensors; k++) {
+                    const GptTensor *tt = &lay.tensors[k];
+                    int kept = variant == 3 && (keep >> tt->kind & 1u);
+                    for (size_t i = tt->offset; i < tt->offset + (size_t)tt->rows * tt->cols; i++) {
+                        if (kept) kept_ok &= gz[i] == g[s][i];
+                        else zero_ok &= gz[i] == 0.0f && !signbit(gz[i]);
+                    }
+                }
             }
         }
         CHECK(same(p, pr, n) && same(o.m, mr, n) && same(o.v, vr, n),
               "%s on %d threads differs from the per-element formula",
               variant < 2 ? "adamw_step" : "adamw_step_zero_grads", nth);
-        if (variant == 2) CHECK(zero_ok, "adamw_step_zero_grads left a gradient non-zero");
+        if (variant >= 2) CHECK(zero_ok, "adamw_step_zero_grads left a gradient non-zero (keep 0x%x)",
+                                variant == 3 ? keep : 0u);
+        if (variant == 3) CHECK(kept_ok, "adamw_step_zero_grads changed a kept gradient");
         adamw_free(&o);
     }
 

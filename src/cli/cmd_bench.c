@@ -235,7 +235,7 @@ int cmd_bench(int argc, char **argv) {
         hp.grad_scale = grad_clip_factor(sqrt(sq), 1.0f); /* applied inside AdamW */
         double t3 = ls_now_s();
         double to = ls_prof_begin();
-        adamw_step_zero_grads(&opt, &m.lay, 0, m.lay.total, m.params, m.grads, &hp);
+        adamw_step_zero_grads(&opt, &m.lay, 0, m.lay.total, m.params, m.grads, &hp, gpt_overwritten_kinds());
         ls_prof_end(LS_PROF_OPTIMIZER, to);
         double t4 = ls_now_s(), c4 = ls_cpu_s();
         ls_prof_on = 0;

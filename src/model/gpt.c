@@ -270,7 +270,9 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
 
 /* The kinds whose gradients gpt_backward sums into grad_sq: every weight
  * matrix comes out of one dW product, and wte out of the LM head's product
- * and then the embedding's scatter-add, corrected for below. */
+ * and then the embedding's scatter-add, corrected for below. With grad_sq
+ * set, those products write the gradient (kernels.h), so whatever the
+ * buffer held before does not matter. */
 static int sq_in_backward(int kind) {
     return kind == T_WTE || kind == T_QKVW || kind == T_ATTPROJW || kind == T_FCW || kind == T_FCPROJW;
 }
@@ -295,6 +297,13 @@ static double wte_rows_sq(const Gpt *m) {
     }
     ls_free(ids);
     return s;
+}
+
+unsigned gpt_overwritten_kinds(void) {
+    unsigned k = 0;
+    for (int i = 0; i < T_NUM_KINDS; i++)
+        if (sq_in_backward(i)) k |= 1u << i;
+    return k;
 }
 
 double gpt_grad_sq_rest(const Gpt *m) {

@@ -89,9 +89,10 @@ typedef struct {
      * and wte's gradients here as it computes them (kernels.h,
      * matmul_set_dw_sumsq), so that with gpt_grad_sq_rest the gradient norm
      * needs no second read of them. Only when the backward leaves the final
-     * gradient: one process (tp = 1), one micro-batch after gpt_zero_grad
-     * (the weight-gradient products then overwrite the zeros); the trainer
-     * sets it only then. */
+     * gradient: one process (tp = 1), one micro-batch; the weight-gradient
+     * products then write their gradients instead of adding to them (what
+     * was there is ignored: gpt_overwritten_kinds), the other gradients must
+     * be zero as usual. The trainer sets it only then. */
     double *grad_sq;
 } Gpt;
 
@@ -150,6 +151,9 @@ void gpt_zero_grad(Gpt *m);
 /* Sum of squares of the gradients gpt_backward does not add to grad_sq (biases,
  * LayerNorm gains and biases, wpe): with *grad_sq, the squared gradient norm. */
 double gpt_grad_sq_rest(const Gpt *m);
+/* Bit (1 << T_*) for each kind whose gradient a backward with grad_sq set
+ * overwrites (the weight matrices and wte): they need not be cleared before it. */
+unsigned gpt_overwritten_kinds(void);
 /* Logits of row (b, t) of the last forward (Vp floats, first V real). */
 const float *gpt_logits(const Gpt *m, int b, int t);
 

@@ -83,9 +83,10 @@ typedef struct {
     double wait_s;               /* seconds inside communication calls (start, poll, wait;
                                     the shared-memory path does its copies in start)
                                     since zero_begin_step */
-    int grads_zero;              /* the optimizer left the model's whole gradient zero
-                                    (stage 0: adamw_step_zero_grads), so zero_begin_step
-                                    skips its clearing pass */
+    int grads_zero;              /* the optimizer left the model's gradient ready for the
+                                    next backward (stage 0: adamw_step_zero_grads; zero,
+                                    but for the kinds a backward that sums the norm
+                                    overwrites), so zero_begin_step skips its clearing pass */
 } ZeroEngine;
 
 /* Set up the engine for model m (created with gpt_create_ex(...,

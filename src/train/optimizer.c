@@ -49,7 +49,7 @@ static void update(float *p, float *m, float *v, const float *g, float *zero, lo
  * small, each waking the sleeping threads). Every element gets the same
  * arithmetic as before, so results do not depend on the thread count. */
 static void step(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
-                 const float *grads, float *zero, const AdamWParams *hp) {
+                 const float *grads, float *zero, unsigned keep, const AdamWParams *hp) {
     o->t++;
     float b1 = hp->beta1, b2 = hp->beta2, lr = hp->lr, eps = hp->eps;
     float c1 = 1.0f - powf(b1, (float)o->t);
@@ -67,7 +67,8 @@ static void step(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *pa
             size_t s0 = t0 > a ? t0 : a, s1 = t1 < b ? t1 : b;
             if (s0 >= s1) continue;
             size_t r = s0 - lo;
-            update(params + r, o->m + r, o->v + r, grads + r, zero ? zero + r : NULL, (long)(s1 - s0),
+            float *z = zero && !(keep >> t->kind & 1u) ? zero + r : NULL;
+            update(params + r, o->m + r, o->v + r, grads + r, z, (long)(s1 - s0),
                    hp->grad_scale, b1, b2, lr, eps, t->decay ? lr * hp->weight_decay : 0.0f, c1, c2);
         }
     }
@@ -75,12 +76,12 @@ static void step(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *pa
 
 void adamw_step_range(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
                       const float *grads, const AdamWParams *hp) {
-    step(o, lay, lo, hi, params, grads, NULL, hp);
+    step(o, lay, lo, hi, params, grads, NULL, 0u, hp);
 }
 
 void adamw_step_zero_grads(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
-                           float *grads, const AdamWParams *hp) {
-    step(o, lay, lo, hi, params, grads, grads, hp);
+                           float *grads, const AdamWParams *hp, unsigned keep_kinds) {
+    step(o, lay, lo, hi, params, grads, grads, keep_kinds, hp);
 }
 
 float lr_at(LrSchedule s, float lr_max, float lr_min, int warmup, long step, long total) {

@@ -39,9 +39,11 @@ void adamw_step_range(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, floa
  * GPT-2 124M on the 2-core VM, a separate zeroing pass over the 0.5 GB
  * gradient ~25 ms. For a caller that owns the whole gradient buffer (one
  * process, or data parallel without ZeRO) and would zero it before the next
- * step anyway. */
+ * step anyway. Tensors whose kind (T_*) has its bit set in keep_kinds keep
+ * their gradient: the next backward overwrites them (gpt.h,
+ * gpt_overwritten_kinds), and not writing them saves 4 bytes per parameter. */
 void adamw_step_zero_grads(AdamW *o, const GptLayout *lay, size_t lo, size_t hi, float *params,
-                           float *grads, const AdamWParams *hp);
+                           float *grads, const AdamWParams *hp, unsigned keep_kinds);
 
 /* Learning rate at step `step` (0-based) of `total`: linear warm-up over
  * `warmup` steps to lr_max, then constant, or cosine decay to lr_min at the

@@ -543,7 +543,10 @@ int trainer_run(const TrainOpts *o) {
         for (int c = 0; c < V && !skip; c++) {
             ZeroSlice sl = zero_update_slice(&zz[c]);
             if (zz[c].stage == 0) { /* the whole gradient: cleared in the update's own pass */
-                adamw_step_zero_grads(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);
+                /* the weight matrices and wte are overwritten by the next
+                 * backward when it sums the norm: left as they are */
+                adamw_step_zero_grads(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp,
+                                      fused_norm ? gpt_overwritten_kinds() : 0u);
                 zz[c].grads_zero = 1;
             } else {
                 adamw_step_range(&oo[c], &mm[c].lay, sl.lo, sl.hi, sl.params, sl.grads, &hp);

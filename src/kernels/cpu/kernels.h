@@ -47,15 +47,14 @@ void matmul_forward(float *out, const float *x, const float *W, const float *bia
  * its reduction, and overlaps the weight gradient with it. */
 void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x,
                      const float *W, int N, int C, int OC);
-/* While a sink is set (not NULL), every dW product of matmul_backward also
- * adds to *sink the sum of the squares of dW as the product leaves it, taken
- * in the GEMM's epilogue while each tile is in registers (gemm_sumsq; after
- * an OpenBLAS product, by a pass over dW). The caller promises that every dW
- * is zero before its product (one process, one micro-batch after clearing
- * the gradient): our engine then writes dW instead of adding to it, with
- * streaming stores that do not read its lines first, and the sum is the
- * weight's share of the gradient norm, so the trainer need not read the
- * gradient again for it (gpt.h: Gpt.grad_sq). */
+/* While a sink is set (not NULL), every dW product of matmul_backward WRITES
+ * dW = dout^T x instead of adding to it (what dW held is ignored; our engine
+ * uses streaming stores, which do not read its lines first), and adds to
+ * *sink the sum of the squares of the new dW, taken in the GEMM's epilogue
+ * while each tile is in registers (gemm_sumsq; after an OpenBLAS product, by
+ * a pass over dW). With one process and one micro-batch that is the weight's
+ * share of the gradient norm, so the trainer need not read the gradient
+ * again for it, nor clear it beforehand (gpt.h: Gpt.grad_sq). */
 void matmul_set_dw_sumsq(double *sink);
 
 /* --- causal multi-head self-attention on qkv (B,T,3C) = [q | k | v].

@@ -140,7 +140,7 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
             tp = prod_begin();
         }
         if (dW) {
-            if (dw_sumsq) /* dW is zero: written, not added to (kernels.h) */
+            if (dw_sumsq) /* written, not added to (kernels.h) */
                 *dw_sumsq += gemm_sumsq(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, LS_GEMM_STREAM, NULL);
             else gemm(LS_GEMM_BF16, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
             prod_end(LS_MM_DW, N, C, OC, engine, tp);
@@ -165,13 +165,13 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
              * 605-613 ms, and the LM head's 54-56 ms on ours against 58-60 on
              * OpenBLAS with its pass, so ours runs it too. */
             int own = own_dw(N, C, OC) || (dw_sumsq && own_f32(N));
-            if (own && dw_sumsq) /* dW is zero: written with streaming stores (kernels.h) */
+            if (own && dw_sumsq) /* written with streaming stores (kernels.h) */
                 *dw_sumsq += gemm_sumsq(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, LS_GEMM_STREAM, NULL);
             else if (own)
                 gemm(LS_GEMM_F32, OC, C, N, dout, 1, OC, x, C, 1, dW, C, 1, NULL);
-            else
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C, 1.0f,
-                            dW, C);
+            else /* with a sink, beta 0: dW is written, as by ours */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C,
+                            dw_sumsq ? 0.0f : 1.0f, dW, C);
             if (!own && dw_sumsq) *dw_sumsq += sumsq_pass(dW, (long)OC * C);
             prod_end(LS_MM_DW, N, C, OC, own ? ENG_OWN : ENG_BLAS, tp);
         }
