@@ -310,9 +310,7 @@ double gpt_grad_sq_rest(const Gpt *m) {
     double s = 0.0;
     for (int i = 0; i < m->lay.ntensors; i++) {
         const GptTensor *t = &m->lay.tensors[i];
-        if (sq_in_backward(t->kind)) continue;
-        const float *g = m->grads + t->offset;
-        for (size_t j = 0; j < (size_t)t->rows * t->cols; j++) s += (double)g[j] * g[j];
+        if (!sq_in_backward(t->kind)) s += sum_squares(m->grads + t->offset, (size_t)t->rows * t->cols);
     }
     return s;
 }

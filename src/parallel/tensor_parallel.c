@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../kernels/cpu/kernels.h"
 
 /* A collective in flight: MPI needs its counts until it completes. */
 typedef struct {
@@ -79,31 +80,6 @@ void tp_attach(Gpt *m, LsComm *tp, int sp) {
     m->tp.wait = tp_wait;
 }
 
-/* Sum of squares of n floats. Within blocks of 1024 the squares go into 64
- * float lanes (16 terms each: a relative error of at most ~16 u = 1e-6, in
- * practice ~1e-7), the block sums into a double. One double add per element,
- * as a plain loop does, is a dependency chain that held this pass to ~2 GB/s
- * per thread (about a tenth of a GPT-2 124M step); 16 lanes (one AVX-512
- * register, one chain of FMAs) reached 13 GB/s on 2 threads, 64 lanes (four
- * independent chains) 23 GB/s, about what the memory gives here. The result
- * only scales the clipping of the update. */
-static double sum_sq(const float *x, size_t n) {
-    size_t nb = (n + 1023) / 1024;
-    double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) schedule(static)
-    for (size_t b = 0; b < nb; b++) {
-        size_t j = b * 1024, end = j + 1024 < n ? j + 1024 : n;
-        float lane[64] = {0};
-        for (; j + 64 <= end; j += 64)
-            for (int k = 0; k < 64; k++) lane[k] += x[j + k] * x[j + k];
-        double blk = 0.0;
-        for (; j < end; j++) blk += (double)x[j] * x[j];
-        for (int k = 0; k < 64; k++) blk += lane[k];
-        acc += blk;
-    }
-    return acc;
-}
-
 void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi, double *sharded,
                       double *replicated) {
     double s[2] = {0.0, 0.0};
@@ -114,7 +90,7 @@ void tp_grad_sq_parts(const GptLayout *lay, const float *g, size_t lo, size_t hi
         if (a < lo) a = lo;
         if (b > hi) b = hi;
         if (a >= b) continue;
-        s[lay->tp > 1 && gpt_kind_is_replicated(t->kind)] += sum_sq(g + (a - lo), b - a);
+        s[lay->tp > 1 && gpt_kind_is_replicated(t->kind)] += sum_squares(g + (a - lo), b - a);
     }
     *sharded = s[0];
     *replicated = s[1];

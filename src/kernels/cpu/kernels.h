@@ -12,6 +12,7 @@
  * is bit-reproducible on the same machine. */
 #ifndef LS_KERNELS_H
 #define LS_KERNELS_H
+#include <stddef.h>
 #include <stdint.h>
 
 /* --- token + position embedding: out[b,t,:] = wte[tok[b,t],:] + wpe[t,:] */
@@ -68,6 +69,9 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 void attention_forward_ref(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
 void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
                             int T, int C, int NH);
+
+/* --- sum of the squares of n floats (sum_squares.c: the gradient norm) */
+double sum_squares(const float *x, size_t n);
 
 /* --- GELU, tanh approximation */
 void gelu_forward(float *out, const float *x, long n);

@@ -58,30 +58,6 @@ static int own_dw(int N, int C, int OC) {
 static double *dw_sumsq; /* matmul_set_dw_sumsq */
 void matmul_set_dw_sumsq(double *sink) { dw_sumsq = sink; }
 
-/* Sum of squares of n floats, for the products no epilogue saw (OpenBLAS's):
- * blocks of 4096 floats, each summed in 16 float lanes by whichever thread
- * takes it, then the blocks in order in double, so the result does not
- * depend on the thread count. */
-static double sumsq_pass(const float *x, long n) {
-    long nb = (n + 4095) / 4096;
-    double *part = ls_calloc((size_t)nb, sizeof(double), "sum of squares");
-#pragma omp parallel for schedule(static)
-    for (long b = 0; b < nb; b++) {
-        float l[16] = {0};
-        long i0 = b * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n, i = i0;
-        for (; i + 16 <= i1; i += 16) /* one vector FMA: the lanes are independent sums */
-            for (int j = 0; j < 16; j++) l[j] += x[i + j] * x[i + j];
-        for (; i < i1; i++) l[i & 15] += x[i] * x[i];
-        double s = 0.0;
-        for (int j = 0; j < 16; j++) s += l[j];
-        part[b] = s;
-    }
-    double s = 0.0;
-    for (long b = 0; b < nb; b++) s += part[b];
-    ls_free(part);
-    return s;
-}
-
 void matmul_set_dtype(LsDtype t) {
     if (t == LS_DTYPE_BF16 && !gemm_supported(LS_GEMM_BF16))
         ls_fatal("--dtype bf16 needs a CPU with AVX512_BF16 or AMX-BF16 (this one, %s, has neither)",
@@ -157,8 +133,8 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
         }
         if (dW) {
             /* With a sink, ours for every weight, so that its epilogue takes the
-             * squares, and dW (zero) is written with streaming stores instead of
-             * read and written back. Measured, T=64, 3 alternating rounds: step
+             * squares, and dW is written with streaming stores instead of read
+             * and written back. Measured, T=64, 3 alternating rounds: step
              * 620-629 -> 613-622 ms with the epilogue alone (gradient norm 15.7
              * -> 1.3 ms; the LM head's product then on OpenBLAS, 49-50 ms against
              * ours 61-62, and a pass over it); streaming stores: 613-647 ->
@@ -172,7 +148,7 @@ void matmul_backward(float *dx, float *dW, float *dbias, const float *dout, cons
             else /* with a sink, beta 0: dW is written, as by ours */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, x, C,
                             dw_sumsq ? 0.0f : 1.0f, dW, C);
-            if (!own && dw_sumsq) *dw_sumsq += sumsq_pass(dW, (long)OC * C);
+            if (!own && dw_sumsq) *dw_sumsq += sum_squares(dW, (size_t)OC * C);
             prod_end(LS_MM_DW, N, C, OC, own ? ENG_OWN : ENG_BLAS, tp);
         }
     }
