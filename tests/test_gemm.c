@@ -16,6 +16,9 @@
  *         Checked also against the exact product of the bf16-ROUNDED operands,
  *         which must match to the fp32 summation bound alone: this catches a
  *         kernel that rounds wrongly (truncation) or drops the odd k.
+ * The thread-count check runs 1 and 3 threads: with split-k (gemm.c's dx
+ * with few tokens: the threads split k in two fixed ranges) 3 threads also
+ * cut each range's columns into blocks, 1 thread runs both ranges in turn.
  * C is poisoned with NaN before non-accumulating calls, so an element the
  * kernel fails to write cannot pass. LS_GEMM_STREAM (streaming stores) must
  * give the same C as 0. gemm_sumsq is checked on every case:
@@ -149,6 +152,11 @@ int main(void) {
             one_case(type, layout, 1030, 100, 100, 0, 1, seed++);
             /* whole aligned tiles, one k slice, no bias: LS_GEMM_STREAM's streaming stores */
             one_case(type, layout, 40, 960, 256, 0, 0, seed++);
+            /* fp32 dy W with a small C and K >= 512 (layout 1): split-k, two fixed
+             * ranges of k, one partial product each, added in order; ragged panels
+             * and bias, then several slices per range with accumulation */
+            one_case(type, layout, 48, 200, 1500, 0, 1, seed++);
+            one_case(type, layout, 16, 768, 2304, 1, 0, seed++);
         }
     }
     return check_summary();

@@ -14,13 +14,17 @@
  *      broadcasts from A's rows where they lie. The operand along the split
  *      dimension is cut into blocks (sized for L2); a thread packs its block
  *      privately and multiplies it with every shared micro-panel, tile by
- *      tile, adding into C.
+ *      tile, adding into C;
+ *   3. except for dx = dy W with a small C (few tokens): there the threads
+ *      split k into two fixed ranges and the weight is read in whole rows
+ *      (split-k, gemm_run_splitk).
  * Packing is where strides are resolved (x W^T, dy W and dy^T x run the same
  * kernels; only the fp32 kernel's A may also be a plain row-major view),
  * where bf16 rounding happens, and where ragged edges are
  * zero-padded (the kernel always computes a full tile; only the valid part
  * is written). Each element of C is owned by one thread per k slice and the
- * slices run in order, so results do not depend on the thread count. */
+ * slices run in order (split-k: the ranges, too, are fixed by the shape and
+ * added in order), so results do not depend on the thread count. */
 #include "gemm.h"
 
 #include <omp.h>
@@ -271,11 +275,129 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, 
     if (sq) *sq = s2;
 }
 
-/* Per-tile sums of squares for gemm_sumsq (one float per tile of C in the
- * chosen orientation, row-major over the tile grid), grown like the packing
- * buffers. */
+/* Sums of squares for gemm_sumsq (one float per tile of C in the chosen
+ * orientation, row-major over the tile grid; split-k: one double per row),
+ * grown like the packing buffers. */
 static void *buf_sq;
 static size_t buf_sq_bytes;
+
+/* fp32 panels of 48 columns of B (k rows contiguous along j, ks apart),
+ * read one whole row of the block at a time (k outer, panels inner): for a
+ * block as wide as B the read is one contiguous run of memory. */
+static void pack_f32_rows(float *dst, int np, size_t pstride, int kc, const float *src, long ks, int valid) {
+    for (int k = 0; k < kc; k++) {
+        const float *s = src + (long)k * ks;
+        for (int q = 0; q < np; q++) {
+            float *d = dst + pstride * q + (long)k * 48;
+            int v = valid - q * 48 < 48 ? valid - q * 48 : 48;
+            if (v == 48) memcpy(d, s + q * 48, sizeof(float) * 48);
+            else
+                for (int i = 0; i < 48; i++) d[i] = i < v ? s[q * 48 + i] : 0.0f;
+        }
+    }
+}
+
+/* Split-k: dx = dy W with few tokens, where the threads split k instead of
+ * C's columns.
+ *
+ * Split over C's columns (gemm_run), a thread packs a block of 192 of W's
+ * columns: 768 bytes of each row, one 3 KiB row after the next. The L2
+ * streamer does not follow such pieces, and packing runs at about half the
+ * speed of a contiguous read (2-core VM, cold rows of 768 floats, both
+ * cores packing: 11 against 24 GB/s). With 256 tokens the packing is a
+ * sixth of such a product's time. Here K is cut into SPLITK_R fixed ranges;
+ * range r's part of the product,
+ *     P_r = sum over k in range r of dy[:, k] W[k, :],
+ * is computed by one thread in k slices whose blocks are as wide as W (16
+ * panels at C = 768, 192-208 rows per slice: each slice of W is read as one
+ * contiguous run), into C for range 0 and into a scratch copy for the
+ * others, which are then added to C in range order:
+ *     C (+)= P_0, then C += P_1 (+ P_2 ...).
+ * The copies bound it to a small C (at most 1 MiB, e.g. 256 tokens x 768),
+ * so that a range's partial product stays in L2 next to its block.
+ * Measured: see docs/CPU_SPEED.md (ninth round).
+ *
+ * The ranges and slices follow from the shape alone, and each element's
+ * sum runs in a fixed order (slices in order within a range, then the
+ * ranges in order), so the result does not depend on the thread count:
+ * with more threads than ranges each range's columns are cut into blocks
+ * (narrower reads, the same sums); one thread runs the ranges in turn. */
+enum { SPLITK_R = 2 };
+
+static void *buf_part; /* the partial products of ranges 1 .. R-1 */
+static size_t buf_part_bytes;
+
+/* fp32, A read in place (dy's rows), B's rows contiguous and dense (W), C
+ * row-major and small */
+static int splitk_applies(LsGemmType type, const Problem *p) {
+    return type == LS_GEMM_F32 && p->csa == 1 && p->M % 8 == 0 && p->csb == 1 && p->rsb == p->N &&
+           p->csc == 1 && !p->bias_row && (size_t)p->M * p->N * sizeof(float) <= (1u << 20) && p->K >= 512;
+}
+
+/* as gemm_run; C = ... + bias (range 0's first slice adds it), and with
+ * sumsq the squares are summed row by row (in double) in the final pass,
+ * where every element of C takes its final value */
+static void gemm_run_splitk(const Engine *e, const Problem *p, float *C, int accumulate, double *sumsq) {
+    enum { R = SPLITK_R, MR = 8, NR = 48 };
+    int M = p->M, N = p->N, K = p->K, nth = omp_get_max_threads();
+    int npan = (N + NR - 1) / NR;
+    /* the longest k slice whose block of all npan panels fits the engine's
+     * block size (640 KiB: 208 rows at N = 768) */
+    int kmax = (int)(e->own_bytes / ((size_t)npan * NR * sizeof(float))) / 16 * 16;
+    if (kmax < 16) kmax = 16;
+    int ncb = (nth + R - 1) / R;       /* column blocks per range */
+    int bpan = (npan + ncb - 1) / ncb; /* panels per column block */
+    grow_own(nth, (size_t)bpan * NR * kmax * sizeof(float));
+    float *part = grow(&buf_part, &buf_part_bytes, sizeof(float) * (R - 1) * M * N);
+    double *rsq = sumsq ? grow(&buf_sq, &buf_sq_bytes, sizeof(double) * M) : NULL;
+    Problem pp = *p; /* a scratch copy's layout: row-major, leading dimension N, no bias */
+    pp.rsc = N, pp.bias_col = NULL;
+#pragma omp parallel num_threads(nth)
+    {
+        float *O = buf_own[omp_get_thread_num()];
+        float tile[32 * 48] __attribute__((aligned(64)));
+#pragma omp for schedule(static, 1)
+        for (int item = 0; item < R * ncb; item++) { /* (range, column block) */
+            int r = item / ncb, q0 = item % ncb * bpan, q1 = q0 + bpan < npan ? q0 + bpan : npan;
+            if (q1 <= q0) continue;
+            int kr0 = (int)((long)K * r / R), kr1 = (int)((long)K * (r + 1) / R), len = kr1 - kr0;
+            int ns = (len + kmax - 1) / kmax, kcs = ((len + ns - 1) / ns + 15) / 16 * 16;
+            int w0 = q0 * NR, wv = (N < q1 * NR ? N : q1 * NR) - w0, np = q1 - q0;
+            float *D = r == 0 ? C : part + (size_t)(r - 1) * M * N;
+            for (int k0 = kr0; k0 < kr1; k0 += kcs) {
+                int kc = kr1 - k0 < kcs ? kr1 - k0 : kcs;
+                int store = k0 == kr0 && (r > 0 || accumulate != 1); /* the range's first slice */
+                pack_f32_rows(O, np, (size_t)NR * kc, kc, p->B + (long)k0 * p->rsb + w0, p->rsb, wv);
+                /* dy's 8 rows outer (in L1), the block's panels inner (in L2) */
+                for (int s = 0; s < M / MR; s++)
+                    for (int q = 0; q < np; q++)
+                        run_tile(LS_GEMM_F32, e, p->A + (long)s * MR * p->rsa + k0, p->rsa, 1,
+                                 O + (size_t)NR * kc * q, kc, kc, r == 0 ? p : &pp, D, s * MR,
+                                 w0 + q * NR, store, tile, NULL);
+            }
+        }
+        /* C += the other ranges' partial products, in range order (the
+         * loop's implicit barrier above: every range is complete) */
+#pragma omp for schedule(static)
+        for (int i = 0; i < M; i++) {
+            float *c = C + (long)i * p->rsc;
+            for (int r = 1; r < R; r++) {
+                const float *src = part + (size_t)(r - 1) * M * N + (size_t)i * N;
+                for (int j = 0; j < N; j++) c[j] += src[j];
+            }
+            if (rsq) {
+                double s2 = 0.0;
+                for (int j = 0; j < N; j++) s2 += (double)c[j] * c[j];
+                rsq[i] = s2;
+            }
+        }
+    }
+    if (sumsq) { /* the rows in order, whichever thread summed them */
+        double s2 = 0.0;
+        for (int i = 0; i < M; i++) s2 += rsq[i];
+        *sumsq = s2;
+    }
+}
 
 static void gemm_run(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
                      const float *B, long rsb, long csb, float *C, long ldc, int accumulate,
@@ -317,6 +439,7 @@ static void gemm_run(LsGemmType type, int M, int N, int K, const float *A, long 
      * weights), where a split over M packs all of B in every thread. At
      * T=256 (M = 1024 tokens) that takes x W^T and dy W with 768 columns
      * from 69-71% of the peak to 77-80%: step 2456/2417 -> 2310/2323 ms. */
+    if (splitk_applies(type, &p)) return gemm_run_splitk(e, &p, C, accumulate, sumsq);
     int a_inplace = type == LS_GEMM_F32 && p.csa == 1 && p.M % MR == 0;
     int split_n = p.N >= p.M || (a_inplace && p.N / nth >= 384);
     int W = split_n ? NR : MR, wn = split_n ? p.N : p.M, so = split_n ? p.M : p.N;
