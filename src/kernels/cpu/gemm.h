@@ -36,8 +36,9 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
 /* The same product, also returning the sum of the squares of C's elements
  * as the product leaves them (accumulation and bias included): each tile's
  * sum is taken while the tile is still in registers, in float, and the
- * tiles' sums are added in a fixed order in double, so it does not depend on
- * the thread count either. The weight gradients' share of the gradient norm
+ * tiles' sums are added in a fixed order in double (split-k products, whose
+ * elements are final only after the ranges are added: row by row in double
+ * in that pass), so it does not depend on the thread count either. The weight gradients' share of the gradient norm
  * comes from here instead of a second read of 0.5 GB (matmul.h). */
 double gemm_sumsq(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
                   const float *B, long rsb, long csb, float *C, long ldc, int accumulate,
