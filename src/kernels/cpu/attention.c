@@ -150,17 +150,15 @@ static void transpose_head(float *restrict dst, const float *src, int T, int Tp,
 }
 
 /* Head h of sequence b, gathered into contiguous scratch: Kt transposed
- * (hs x Tp, so a row of scores is a run of contiguous FMAs), and V, Q rows
- * (T x hs; either may be NULL: not needed). */
-static void gather_head(float *restrict Kt, float *restrict Vh, float *restrict Qh, const float *qkv,
-                        int b, int h, int T, int Tp, int C, int hs) {
+ * (hs x Tp, so a row of scores is a run of contiguous FMAs), and V's rows
+ * (T x hs; NULL: not needed). */
+static void gather_head(float *restrict Kt, float *restrict Vh, const float *qkv, int b, int h, int T,
+                        int Tp, int C, int hs) {
     int C3 = 3 * C;
     const float *head = qkv + (long)b * T * C3 + h * hs;
     transpose_head(Kt, head + C, T, Tp, C3, hs);
-    for (int t = 0; t < T; t++) {
-        if (Vh) memcpy(Vh + (long)t * hs, head + (long)t * C3 + 2 * C, sizeof(float) * hs);
-        if (Qh) memcpy(Qh + (long)t * hs, head + (long)t * C3, sizeof(float) * hs);
-    }
+    if (Vh)
+        for (int t = 0; t < T; t++) memcpy(Vh + (long)t * hs, head + (long)t * C3 + 2 * C, sizeof(float) * hs);
 }
 
 /* Register blocking. The three products of attention are small matrix
@@ -316,7 +314,7 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                gather_head(Kt, Vh, NULL, qkv, b, h, T, Tp, C, hs);
+                gather_head(Kt, Vh, qkv, b, h, T, Tp, C, hs);
                 int nx = b * NH + h + 1, bx = nx / NH, hx = nx % NH; /* the next item */
                 for (int t0 = 0; t0 < T; t0 += QR) {
                     int nr = T - t0 < QR ? T - t0 : QR, last = t0 + nr - 1;
@@ -422,16 +420,15 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
     int Tp = (T + KW - 1) / KW * KW;
 #pragma omp parallel
     {
-        /* per head: Kt, Vt (hs x Tp) transposed; Q, K, dout rows, dK, dV (T x hs);
+        /* per head: Kt, Vt (hs x Tp) transposed; dK, dV (T x hs; Q's, K's and
+         * dout's rows are read where they lie, hs floats each, as forward reads
+         * Q's: copying them took ~10% of a hot backward at T=64);
          * one block's probabilities and score gradients (QB x Tp, one spare row
          * for the reads of the last, partial group of keys); a spare row that
          * takes the writes of rows and keys past the end (Tp or hs floats) */
         size_t nspare = (size_t)(Tp > hs ? Tp : hs);
         float *Kt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
         float *Vt = ls_calloc((size_t)hs * Tp, sizeof(float), "attention scratch");
-        float *Qh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
-        float *Kh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
-        float *Dh = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
         float *dK = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
         float *dV = ls_calloc((size_t)hs * T, sizeof(float), "attention scratch");
         float *P = ls_calloc((size_t)(QB + 1) * Tp, sizeof(float), "attention scratch");
@@ -441,12 +438,11 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                gather_head(Kt, NULL, Qh, qkv, b, h, T, Tp, C, hs);
+                gather_head(Kt, NULL, qkv, b, h, T, Tp, C, hs);
                 transpose_head(Vt, qkv + (long)b * T * C3 + h * hs + 2 * C, T, Tp, C3, hs);
-                for (int t = 0; t < T; t++) {
-                    memcpy(Dh + (long)t * hs, dout + ((long)b * T + t) * C + h * hs, sizeof(float) * hs);
-                    memcpy(Kh + (long)t * hs, qkv + ((long)b * T + t) * C3 + C + h * hs, sizeof(float) * hs);
-                }
+                /* this head's rows of Q, K and dout, read where they lie */
+                const float *Qh = qkv + (long)b * T * C3 + h * hs, *Kh = Qh + C;
+                const float *Dh = dout + (long)b * T * C + h * hs;
                 memset(dK, 0, sizeof(float) * hs * T);
                 memset(dV, 0, sizeof(float) * hs * T);
                 int nx = b * NH + h + 1, bx = nx / NH, hx = nx % NH; /* the next item */
@@ -468,8 +464,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         float *a[QR], *ds[QR], *dqr[QR];
                         for (int r = 0; r < QR; r++) {
                             int rr = g + (r < ng ? r : ng - 1); /* rows past the block repeat the last */
-                            q[r] = Qh + (long)(t0 + rr) * hs;
-                            d[r] = Dh + (long)(t0 + rr) * hs;
+                            q[r] = Qh + (long)(t0 + rr) * C3;
+                            d[r] = Dh + (long)(t0 + rr) * C;
                             a[r] = r < ng ? P + (long)(g + r) * Tp : spare;
                             ds[r] = r < ng ? dS + (long)(g + r) * Tp : spare;
                             dqr[r] = dq + (long)r * hs;
@@ -490,7 +486,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                             }
                         }
                         memset(dq, 0, sizeof(float) * QR * hs);
-                        wsum8(dqr, (const float *const *)ds, Kh, hs, 0, nmax, hs);
+                        wsum8(dqr, (const float *const *)ds, Kh, C3, 0, nmax, hs);
                         for (int r = 0; r < ng; r++)
                             memcpy(dqkv + ((long)b * T + t0 + g + r) * C3 + h * hs, dqr[r],
                                    sizeof(float) * hs);
@@ -501,8 +497,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                             yk[jj] = j + jj < nkeys ? dK + (long)(j + jj) * hs : spare;
                             yv[jj] = j + jj < nkeys ? dV + (long)(j + jj) * hs : spare;
                         }
-                        outer8(yk, dS, Tp, j, nb, Qh + (long)t0 * hs, hs, hs);
-                        outer8(yv, P, Tp, j, nb, Dh + (long)t0 * hs, hs, hs);
+                        outer8(yk, dS, Tp, j, nb, Qh + (long)t0 * C3, C3, hs);
+                        outer8(yv, P, Tp, j, nb, Dh + (long)t0 * C, C, hs);
                     }
                 }
                 for (int t = 0; t < T; t++) {
@@ -511,7 +507,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                     memcpy(dst + 2 * C, dV + (long)t * hs, sizeof(float) * hs);
                 }
             }
-        ls_free(Kt), ls_free(Vt), ls_free(Qh), ls_free(Kh), ls_free(Dh);
+        ls_free(Kt), ls_free(Vt);
         ls_free(dK), ls_free(dV), ls_free(P), ls_free(dS), ls_free(dq), ls_free(spare);
     }
     ls_prof_end(LS_PROF_ATTENTION, t0_);
