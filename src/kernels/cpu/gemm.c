@@ -167,27 +167,33 @@ static double pack_cost(const Engine *e, Layout lay, long ls, long ks, double n)
     return fast ? n : 4 * n;
 }
 
-/* fp32 panels of 8 lines that run along i (ls == 1), k rows far apart: the
- * A operand of dW = dy^T x split over its rows (dy's columns; dy's rows are
- * 9 KiB or more apart, each in its own page). Packed panel by panel, each
- * row would be visited 32 bytes at a time, one page after another, and the
- * hardware prefetchers follow none of it. Here 8 panels (256 bytes, 4
- * lines) are taken from each row in turn, with the same piece of the row 8
- * ahead prefetched, so each row visit has several misses in flight.
- * Measured (harness, cold operands, 256 tokens, 2 alternating runs): dW of
- * QKV 286-319 -> 327-330 GFLOP/s, of fc 300-336 -> 332-369 (OpenBLAS:
- * 323-350, 324-370); the LM head's (50304 rows) unchanged. */
-static void pack_f32_8rows(float *dst, int np, size_t pstride, int kc, const float *src, long ks, int valid) {
-    enum { G = 8, LA = 8 }; /* panels per group, rows of look-ahead */
-    for (int q0 = 0; q0 < np; q0 += G) {
-        int q1 = q0 + G < np ? q0 + G : np, i0 = q0 * 8, i1 = q1 * 8, iv = valid < i1 ? valid : i1;
+/* fp32 panels of W lines that run along i (ls == 1), packed row by row:
+ * k outer, and for each k the same row's pieces for a group of panels, so
+ * a row is read in runs of group x W floats instead of W at a time, one
+ * page after another, which the hardware prefetchers do not follow.
+ *   dW = dy^T x split over dy's columns (W = 8; dy's rows 9 KiB or more
+ *   apart, each in its own page): groups of 8 panels (256 bytes of a row),
+ *   with the same piece of the row `ahead` rows on prefetched, so each row
+ *   visit has several misses in flight. Measured (harness, cold operands,
+ *   256 tokens, 2 alternating runs): dW of QKV 286-319 -> 327-330 GFLOP/s,
+ *   of fc 300-336 -> 332-369 (OpenBLAS: 323-350, 324-370); the LM head's
+ *   (50304 rows) unchanged.
+ *   W's panels for dx = dy W (W = 48): the whole block in one group, no
+ *   prefetch; a block as wide as W (split-k) is one contiguous run. */
+static void pack_f32_rowwise(float *dst, int W, int np, size_t pstride, int kc, const float *src, long ks,
+                             int valid, int group, int ahead) {
+    for (int q0 = 0; q0 < np; q0 += group) {
+        int q1 = q0 + group < np ? q0 + group : np, i0 = q0 * W, iv = valid < q1 * W ? valid : q1 * W;
         for (int k = 0; k < kc; k++) {
             const float *s = src + (long)k * ks;
-            if (k + LA < kc)
-                for (int i = i0; i < iv; i += 16) __builtin_prefetch(s + LA * ks + i, 0, 3);
+            if (ahead && k + ahead < kc)
+                for (int i = i0; i < iv; i += 16) __builtin_prefetch(s + ahead * ks + i, 0, 3);
             for (int q = q0; q < q1; q++) {
-                float *d = dst + pstride * q + (long)k * 8;
-                for (int i = 0; i < 8; i++) d[i] = q * 8 + i < valid ? s[q * 8 + i] : 0.0f;
+                float *d = dst + pstride * q + (long)k * W;
+                int v = valid - q * W < W ? valid - q * W : W;
+                if (v == W) memcpy(d, s + q * W, sizeof(float) * W);
+                else
+                    for (int i = 0; i < W; i++) d[i] = i < v ? s[q * W + i] : 0.0f;
             }
         }
     }
@@ -199,7 +205,9 @@ static void pack_panels(Layout lay, char *dst, int W, int np, size_t pstride, si
     if (lay == LAY_PAIR && ls == 1 && W % 16 == 0)
         return gemm_pack_pair((unsigned short *)dst, W, np, (long)(pstride / esz), kc, kpad, src, ks, valid);
     if (lay == LAY_F32 && ls == 1 && W == 8 && ks >= 1024)
-        return pack_f32_8rows((float *)dst, np, pstride / esz, kc, src, ks, valid);
+        return pack_f32_rowwise((float *)dst, W, np, pstride / esz, kc, src, ks, valid, 8, 8);
+    if (lay == LAY_F32 && ls == 1 && W == 48)
+        return pack_f32_rowwise((float *)dst, W, np, pstride / esz, kc, src, ks, valid, np, 0);
     for (int q = 0; q < np; q++) {
         int v = valid - q * W < W ? valid - q * W : W;
         pack_panel(lay, dst + pstride * q, W, kc, kpad, src + (long)q * W * ls, ls, ks, v < 0 ? 0 : v);
@@ -281,22 +289,6 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, 
 static void *buf_sq;
 static size_t buf_sq_bytes;
 
-/* fp32 panels of 48 columns of B (k rows contiguous along j, ks apart),
- * read one whole row of the block at a time (k outer, panels inner): for a
- * block as wide as B the read is one contiguous run of memory. */
-static void pack_f32_rows(float *dst, int np, size_t pstride, int kc, const float *src, long ks, int valid) {
-    for (int k = 0; k < kc; k++) {
-        const float *s = src + (long)k * ks;
-        for (int q = 0; q < np; q++) {
-            float *d = dst + pstride * q + (long)k * 48;
-            int v = valid - q * 48 < 48 ? valid - q * 48 : 48;
-            if (v == 48) memcpy(d, s + q * 48, sizeof(float) * 48);
-            else
-                for (int i = 0; i < 48; i++) d[i] = i < v ? s[q * 48 + i] : 0.0f;
-        }
-    }
-}
-
 /* Split-k: dx = dy W with few tokens, where the threads split k instead of
  * C's columns.
  *
@@ -367,7 +359,8 @@ static void gemm_run_splitk(const Engine *e, const Problem *p, float *C, int acc
             for (int k0 = kr0; k0 < kr1; k0 += kcs) {
                 int kc = kr1 - k0 < kcs ? kr1 - k0 : kcs;
                 int store = k0 == kr0 && (r > 0 || accumulate != 1); /* the range's first slice */
-                pack_f32_rows(O, np, (size_t)NR * kc, kc, p->B + (long)k0 * p->rsb + w0, p->rsb, wv);
+                pack_panels(LAY_F32, (char *)O, NR, np, sizeof(float) * NR * kc, sizeof(float), kc, kc,
+                            p->B + (long)k0 * p->rsb + w0, 1, p->rsb, wv);
                 /* dy's 8 rows outer (in L1), the block's panels inner (in L2) */
                 for (int s = 0; s < M / MR; s++)
                     for (int q = 0; q < np; q++)
