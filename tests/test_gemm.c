@@ -21,7 +21,9 @@
  * cut each range's columns into blocks, 1 thread runs both ranges in turn.
  * C is poisoned with NaN before non-accumulating calls, so an element the
  * kernel fails to write cannot pass. LS_GEMM_STREAM (streaming stores) must
- * give the same C as 0. gemm_sumsq is checked on every case:
+ * give the same C as 0. The transposing bf16 packer (gemm_pack_pair_t) is
+ * also checked alone, element by element, at every panel width it serves.
+ * gemm_sumsq is checked on every case:
  * the same C, the sum of squares of its elements, and no dependence on the
  * thread count. */
 #include <math.h>
@@ -122,6 +124,43 @@ static void one_case(LsGemmType type, int layout, int M, int N, int K, int accum
     ls_free(A), ls_free(B), ls_free(C), ls_free(C0), ls_free(C2), ls_free(bias);
 }
 
+/* gemm_pack_pair_t (lines along k -> [k/2][i][k%2] pairs, through 16 x 16
+ * register transposes) against the layout written out element by element:
+ * every panel width it serves (16, 32 for AMX's B, 48 for vdpbf16ps's), odd
+ * and ragged k, missing lines, and a k tail padded with zeros. The output is
+ * poisoned first, so an element the packer skips cannot pass. */
+static void pack_pair_t_cases(void) {
+    LsRng r;
+    ls_rng_seed(&r, 77);
+    int widths[] = {16, 32, 48}, kcs[] = {1, 2, 37, 64, 100};
+    for (int wi = 0; wi < 3; wi++)
+        for (int ki = 0; ki < 5; ki++) {
+            int W = widths[wi], kc = kcs[ki], kpad = (kc + 1) / 2 * 2 + (ki == 2 ? 32 : 0);
+            int valids[] = {W, W - 5, 3};
+            for (int vi = 0; vi < 3; vi++) {
+                int valid = valids[vi];
+                long ls = kc + 3; /* lines further apart than their length */
+                float *src = ls_calloc((size_t)W * ls, 4, "src");
+                for (long i = 0; i < (long)W * ls; i++) src[i] = ls_rng_normal(&r);
+                unsigned short *d = ls_calloc((size_t)W * kpad, 2, "packed");
+                memset(d, 0xFF, (size_t)W * kpad * 2);
+                gemm_pack_pair_t(d, W, kc, kpad, src, ls, valid);
+                int bad = 0;
+                for (int k = 0; k < kpad; k++)
+                    for (int i = 0; i < W; i++) {
+                        float want = i < valid && k < kc ? bf16_round(src[(long)i * ls + k]) : 0.0f;
+                        uint32_t u = (uint32_t)d[((long)(k / 2) * W + i) * 2 + k % 2] << 16;
+                        float got;
+                        memcpy(&got, &u, 4);
+                        bad += memcmp(&got, &want, 4) != 0;
+                    }
+                CHECK(bad == 0, "gemm_pack_pair_t W=%d kc=%d kpad=%d valid=%d: %d elements differ from the "
+                      "pair layout", W, kc, kpad, valid, bad);
+                ls_free(src), ls_free(d);
+            }
+        }
+}
+
 int main(void) {
     /* engine availability follows the CPU's features (on any machine) */
     CHECK(gemm_supported(LS_GEMM_F32) == ls_cpu_has_avx512(), "fp32 engine <=> AVX-512");
@@ -129,6 +168,8 @@ int main(void) {
     CHECK(gemm_supported(LS_GEMM_BF16) == (gemm_supported(LS_GEMM_BF16_AVX512) || gemm_supported(LS_GEMM_BF16_AMX)),
           "bf16 = the best available engine");
     CHECK(gemm_resolve(LS_GEMM_BF16) != LS_GEMM_BF16, "bf16 resolves to an engine");
+    if (ls_cpu_has_avx512bf16()) pack_pair_t_cases();
+    else printf("skipping gemm_pack_pair_t: this CPU lacks AVX512_BF16\n");
     LsGemmType types[] = {LS_GEMM_F32, LS_GEMM_BF16_AVX512, LS_GEMM_BF16_AMX};
     for (int t = 0; t < 3; t++) {
         LsGemmType type = types[t];

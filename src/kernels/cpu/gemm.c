@@ -58,7 +58,7 @@ typedef struct {
 
 static const Engine engines[] = {
     [LS_GEMM_F32] = {8, 48, 768, 0, 1, 4, LAY_F32, LAY_F32, 1, 640 << 10, 1},
-    [LS_GEMM_BF16_AVX512] = {8, 48, 512, 960, 2, 2, LAY_PAIR, LAY_PAIR, 0, 0, 0},
+    [LS_GEMM_BF16_AVX512] = {8, 48, 768, 0, 2, 2, LAY_PAIR, LAY_PAIR, 1, 640 << 10, 1},
     [LS_GEMM_BF16_AMX] = {32, 32, 768, 640, 32, 2, LAY_ROW32, LAY_PAIR, 0, 0, 0},
 };
 
@@ -119,6 +119,8 @@ static inline long at_row32(int W, int k, int i) { return (long)(k >> 5) * W * 3
 static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const float *src, long ls,
                        long ks, int valid) {
     if (lay == LAY_ROW32 && ks == 1) return gemm_pack_row32(dst, W, kc, kpad, src, ls, valid);
+    if (lay == LAY_PAIR && ks == 1 && ls != 1 && W % 16 == 0)
+        return gemm_pack_pair_t(dst, W, kc, kpad, src, ls, valid);
     if (lay == LAY_F32 && ks == 1 && ls != 1 && (W == 8 || W % 16 == 0))
         return gemm_pack_f32_t(dst, W, kc, src, ls, valid);
     switch (lay) {
@@ -160,10 +162,11 @@ static void grow_own(int nth, size_t need) {
 
 /* Cost of packing an operand, in element copies: the vector packers (bf16
  * layouts whose source runs contiguously the right way) count 1, the
- * scalar/transposing loops about 4. */
+ * transposing vector packer 2, the scalar loops about 4. */
 static double pack_cost(const Engine *e, Layout lay, long ls, long ks, double n) {
     if (e->esz == 4) return n;
     int fast = lay == LAY_ROW32 ? ks == 1 : ls == 1;
+    if (!fast && lay == LAY_PAIR && ks == 1) return 2 * n; /* gemm_pack_pair_t: through transposes */
     return fast ? n : 4 * n;
 }
 
@@ -231,7 +234,8 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, 
     int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
     /* streaming stores: a whole fp32 tile of row-major C, 64-byte aligned,
      * written once (one k slice): nothing to read or prefetch */
-    int stream = store == 2 && type == LS_GEMM_F32 && p->csc == 1 && mv == MR && nv == NR && !p->bias_row &&
+    int direct = type == LS_GEMM_F32 || type == LS_GEMM_BF16_AVX512; /* kernels that write C themselves */
+    int stream = store == 2 && direct && p->csc == 1 && mv == MR && nv == NR && !p->bias_row &&
                  !p->bias_col && kc == p->K && ((uintptr_t)(C + (long)i0 * p->rsc + j0) & 63) == 0 &&
                  p->rsc % 16 == 0;
     if (e->prefetch_c && !stream) { /* one prefetchw per cache line of the tile */
@@ -241,15 +245,17 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, 
         else
             for (int q = 0; q < nv; q++) __builtin_prefetch(C + (long)(j0 + q) * p->csc + i0, 1, 3);
     }
-    if (type == LS_GEMM_F32 && p->csc == 1 && mv == MR && nv == NR && !p->bias_row) {
+    if (direct && p->csc == 1 && mv == MR && nv == NR && !p->bias_row) {
         /* a whole tile of row-major C: straight from the registers, without
          * the trip through the scratch tile and the loops below */
-        gemm_kernel_f32(kc, a, sar, sak, b, C + (long)i0 * p->rsc + j0, p->rsc, stream ? 2 : !store,
-                        p->bias_col ? p->bias_col + j0 : NULL, sq);
+        float *c = C + (long)i0 * p->rsc + j0;
+        const float *bias = p->bias_col ? p->bias_col + j0 : NULL;
+        if (type == LS_GEMM_F32) gemm_kernel_f32(kc, a, sar, sak, b, c, p->rsc, stream ? 2 : !store, bias, sq);
+        else gemm_kernel_bf16(kpad / 2, a, b, c, p->rsc, stream ? 2 : !store, bias, sq);
         return;
     }
     if (type == LS_GEMM_BF16_AMX) gemm_kernel_amx(kpad / 32, a, b, tile);
-    else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile);
+    else if (type == LS_GEMM_BF16_AVX512) gemm_kernel_bf16(kpad / 2, a, b, tile, NR, 0, NULL, NULL);
     else gemm_kernel_f32(kc, a, sar, sak, b, tile, NR, 0, NULL, NULL);
     float s2 = 0.0f; /* sum of squares of what is stored, if sq */
     if (p->csc == 1) { /* row-major C: rows of the tile are contiguous */

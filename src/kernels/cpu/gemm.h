@@ -9,7 +9,7 @@
  *   accumulate = LS_GEMM_STREAM (2): C = A B, and C is not read again soon
  *     (a weight gradient): where K fits one k slice, whole 64-byte-aligned
  *     tiles go to memory with streaming stores, without reading C's lines
- *     first (the fp32 engine; the others store as for 0)
+ *     first (the fp32 and vdpbf16ps engines; AMX stores as for 0)
  * C must not overlap A or B: the fp32 engine reads A in place while it
  * writes C (the model never aliases them).
  * The bf16 engines round both operands to bfloat16 (round to nearest even)
@@ -55,7 +55,8 @@ double gemm_sumsq(LsGemmType type, int M, int N, int K, const float *A, long rsa
  * The kernels' k arguments count steps: k, pairs of k, blocks of 32 k.
  * The fp32 kernel also reads A where it lies: element (r, k) at
  * A[r*sar + k*sak] (packed: sar 1, sak 8; rows of a row-major matrix: sar
- * its row stride, sak 1). It writes its 8 x 48 result straight into a
+ * its row stride, sak 1). It and the vdpbf16ps kernel write their 8 x 48
+ * result straight into a
  * row-major C (leading dimension ldc): C += tile (accumulate), else
  * C = tile + bias[j] (bias of the tile's 48 columns, or NULL); gemm.c gives
  * it a scratch tile (ldc 48, no bias) for ragged edges; accumulate 2:
@@ -64,7 +65,8 @@ double gemm_sumsq(LsGemmType type, int M, int N, int K, const float *A, long rsa
  * also stores the sum of the squares of the 384 values it wrote there. */
 void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,
                      int accumulate, const float *bias, float *sq);
-void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *out);
+void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *C, long ldc,
+                      int accumulate, const float *bias, float *sq);
 void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *Bp, float *out);
 /* Vector packers for the bf16 layouts (gemm_avx512.c; need AVX512_BF16). */
 void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid);
@@ -75,5 +77,8 @@ void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int 
  * contiguous (line i, element k at src[i*ls + k]), by 16 x 16 register
  * transposes (AVX-512F only). */
 void gemm_pack_f32_t(float *d, int W, int kc, const float *src, long ls, int valid);
+/* bf16 pair panel [k/2][i][k%2] of W (a multiple of 16) lines whose k values
+ * are contiguous, by the same transposes (AVX512_BF16). */
+void gemm_pack_pair_t(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid);
 
 #endif

@@ -21,34 +21,12 @@
 #define GEMM_MR 8 /* the AVX-512 kernels' register tile */
 #define GEMM_NR 48
 
-/* A's element (r, k) is A[r * sar + k * sak]: a packed panel (sar 1, sak 8),
- * or 8 rows of a row-major matrix read where they lie (sar its row stride,
- * sak 1): each broadcast then comes from its own row, 8 streams that advance
- * one float per k and stay in L1 while the tile row is reused. */
-void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,
-                     int accumulate, const float *bias, float *sq) {
-    __m512 acc[GEMM_MR][3];
-#pragma GCC unroll 8
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int c = 0; c < 3; c++) acc[r][c] = _mm512_setzero_ps();
-    /* unrolled 4 times: the loop's pointer increments and branch then take
-     * 3 integer uops per 96 FMAs instead of per 24, so they rarely steal an
-     * issue slot from the FMA ports (0 and 5); the sums are unchanged.
-     * Measured: 2-thread kernel 423 -> 454 GFLOP/s (pure FMA 467), products
-     * of a GPT-2 T=64 step 600 -> 578 ms, 6 of 6 alternating rounds faster */
-#pragma GCC unroll 4
-    for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16), b2 = _mm512_load_ps(Bp + 32);
-#pragma GCC unroll 8
-        for (int r = 0; r < GEMM_MR; r++) {
-            __m512 a = _mm512_set1_ps(A[r * sar]);
-            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
-            acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
-        }
-        A += sak;
-        Bp += GEMM_NR;
-    }
+/* The end of a micro-kernel: the 8 x 48 tile in registers goes to C (row
+ * stride ldc): added to C (accumulate 1), or stored with the bias of its 48
+ * columns added (bias may be NULL), or stored with streaming stores
+ * (accumulate 2); with the sum of the squares of what was written, if sq. */
+static inline __attribute__((always_inline)) void tile_out(__m512 acc[GEMM_MR][3], float *C, long ldc,
+                                                           int accumulate, const float *bias, float *sq) {
     /* C is read (accumulate) only now, after the k loop: gemm.c prefetched
      * its lines before the call, so the loads hit the cache */
     if (accumulate == 1) {
@@ -85,7 +63,39 @@ void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp
         for (int c = 0; c < 3; c++) _mm512_storeu_ps(C + r * ldc + 16 * c, acc[r][c]);
 }
 
-void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *out) {
+/* A's element (r, k) is A[r * sar + k * sak]: a packed panel (sar 1, sak 8),
+ * or 8 rows of a row-major matrix read where they lie (sar its row stride,
+ * sak 1): each broadcast then comes from its own row, 8 streams that advance
+ * one float per k and stay in L1 while the tile row is reused. */
+void gemm_kernel_f32(int kc, const float *A, long sar, long sak, const float *Bp, float *C, long ldc,
+                     int accumulate, const float *bias, float *sq) {
+    __m512 acc[GEMM_MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int c = 0; c < 3; c++) acc[r][c] = _mm512_setzero_ps();
+    /* unrolled 4 times: the loop's pointer increments and branch then take
+     * 3 integer uops per 96 FMAs instead of per 24, so they rarely steal an
+     * issue slot from the FMA ports (0 and 5); the sums are unchanged.
+     * Measured: 2-thread kernel 423 -> 454 GFLOP/s (pure FMA 467), products
+     * of a GPT-2 T=64 step 600 -> 578 ms, 6 of 6 alternating rounds faster */
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16), b2 = _mm512_load_ps(Bp + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512 a = _mm512_set1_ps(A[r * sar]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
+        }
+        A += sak;
+        Bp += GEMM_NR;
+    }
+    tile_out(acc, C, ldc, accumulate, bias, sq);
+}
+
+void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *Bp, float *C, long ldc,
+                      int accumulate, const float *bias, float *sq) {
     __m512 acc[GEMM_MR][3];
 #pragma GCC unroll 8
     for (int r = 0; r < GEMM_MR; r++)
@@ -104,9 +114,7 @@ void gemm_kernel_bf16(int kc2, const unsigned short *Ap, const unsigned short *B
         A32 += GEMM_MR;
         Bp += 2 * GEMM_NR;
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int c = 0; c < 3; c++) _mm512_store_ps(out + r * GEMM_NR + 16 * c, acc[r][c]);
+    tile_out(acc, C, ldc, accumulate, bias, sq);
 }
 
 /* AMX: 32 x 32 tile from four 16 x 16 fp32 tile registers (C00 C01 / C10 C11),
@@ -244,4 +252,30 @@ void gemm_pack_f32_t(float *d, int W, int kc, const float *src, long ls, int val
                 for (int k = 0; k < rem; k++) _mm256_storeu_ps(o + (long)k * W, _mm512_castps512_ps256(r[k]));
         }
     }
+}
+
+/* bf16 pairs [k/2][i][k%2] of lines that run along k (x's rows and W's rows
+ * in x W^T): 32 values of a line become, rounded to bf16, 16 32-bit words of
+ * (k, k+1) pairs; 16 lines' words are then transposed like fp32 values (the
+ * shuffles only move bits), so that each pair's 16 lines are one store. */
+void gemm_pack_pair_t(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid) {
+    for (int i0 = 0; i0 < W; i0 += 16)
+        for (int k0 = 0; k0 < kpad; k0 += 32) {
+            int rem = kc - k0, np = (kpad - k0) / 2 < 16 ? (kpad - k0) / 2 : 16; /* pairs stored */
+            __mmask16 m0 = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+            __mmask16 m1 = rem >= 32 ? 0xFFFF : rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                if (i0 + i >= valid) {
+                    r[i] = _mm512_setzero_ps();
+                    continue;
+                }
+                const float *s = src + (long)(i0 + i) * ls + k0;
+                __m512 lo = _mm512_maskz_loadu_ps(m0, s), hi = _mm512_maskz_loadu_ps(m1, s + 16);
+                r[i] = (__m512)_mm512_cvtne2ps_pbh(hi, lo); /* word j: pair (k0 + 2j, k0 + 2j + 1) */
+            }
+            transpose16(r); /* r[j] = the 16 lines' words of pair k0/2 + j */
+            unsigned short *o = d + ((long)(k0 >> 1) * W + i0) * 2;
+            for (int j = 0; j < np; j++) _mm512_storeu_ps((float *)(o + (long)j * W * 2), r[j]);
+        }
 }
