@@ -119,7 +119,7 @@ static inline long at_row32(int W, int k, int i) { return (long)(k >> 5) * W * 3
 static void pack_panel(Layout lay, void *dst, int W, int kc, int kpad, const float *src, long ls,
                        long ks, int valid) {
     if (lay == LAY_ROW32 && ks == 1) return gemm_pack_row32(dst, W, kc, kpad, src, ls, valid);
-    if (lay == LAY_PAIR && ks == 1 && ls != 1 && W % 16 == 0)
+    if (lay == LAY_PAIR && ks == 1 && ls != 1 && (W == 8 || W % 16 == 0))
         return gemm_pack_pair_t(dst, W, kc, kpad, src, ls, valid);
     if (lay == LAY_F32 && ks == 1 && ls != 1 && (W == 8 || W % 16 == 0))
         return gemm_pack_f32_t(dst, W, kc, src, ls, valid);

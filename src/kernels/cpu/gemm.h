@@ -77,7 +77,7 @@ void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int 
  * contiguous (line i, element k at src[i*ls + k]), by 16 x 16 register
  * transposes (AVX-512F only). */
 void gemm_pack_f32_t(float *d, int W, int kc, const float *src, long ls, int valid);
-/* bf16 pair panel [k/2][i][k%2] of W (a multiple of 16) lines whose k values
+/* bf16 pair panel [k/2][i][k%2] of W (8 or a multiple of 16) lines whose k values
  * are contiguous, by the same transposes (AVX512_BF16). */
 void gemm_pack_pair_t(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid);
 

@@ -261,12 +261,13 @@ void gemm_pack_f32_t(float *d, int W, int kc, const float *src, long ls, int val
 void gemm_pack_pair_t(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid) {
     for (int i0 = 0; i0 < W; i0 += 16)
         for (int k0 = 0; k0 < kpad; k0 += 32) {
+            int nl = W - i0 < 16 ? W - i0 : 16; /* lines in this block: 16, or 8 for W = 8 */
             int rem = kc - k0, np = (kpad - k0) / 2 < 16 ? (kpad - k0) / 2 : 16; /* pairs stored */
             __mmask16 m0 = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
             __mmask16 m1 = rem >= 32 ? 0xFFFF : rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
             __m512 r[16];
             for (int i = 0; i < 16; i++) {
-                if (i0 + i >= valid) {
+                if (i >= nl || i0 + i >= valid) {
                     r[i] = _mm512_setzero_ps();
                     continue;
                 }
@@ -276,6 +277,10 @@ void gemm_pack_pair_t(unsigned short *d, int W, int kc, int kpad, const float *s
             }
             transpose16(r); /* r[j] = the 16 lines' words of pair k0/2 + j */
             unsigned short *o = d + ((long)(k0 >> 1) * W + i0) * 2;
-            for (int j = 0; j < np; j++) _mm512_storeu_ps((float *)(o + (long)j * W * 2), r[j]);
+            if (nl == 16)
+                for (int j = 0; j < np; j++) _mm512_storeu_ps((float *)(o + (long)j * W * 2), r[j]);
+            else
+                for (int j = 0; j < np; j++)
+                    _mm256_storeu_ps((float *)(o + (long)j * W * 2), _mm512_castps512_ps256(r[j]));
         }
 }
