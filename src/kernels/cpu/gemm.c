@@ -15,9 +15,9 @@
  *      dimension is cut into blocks (sized for L2); a thread packs its block
  *      privately and multiplies it with every shared micro-panel, tile by
  *      tile, adding into C;
- *   3. except for dx = dy W with a small C (few tokens): there the threads
- *      split k into two fixed ranges and the weight is read in whole rows
- *      (split-k, gemm_run_splitk).
+ *   3. except for dx = dy W with a small C (few tokens; fp32 and
+ *      vdpbf16ps): there the threads split k into two fixed ranges and the
+ *      weight is read in whole rows (split-k, gemm_run_splitk).
  * Packing is where strides are resolved (x W^T, dy W and dy^T x run the same
  * kernels; only the fp32 kernel's A may also be a plain row-major view),
  * where bf16 rounding happens, and where ragged edges are
@@ -325,34 +325,40 @@ enum { SPLITK_R = 2 };
 static void *buf_part; /* the partial products of ranges 1 .. R-1 */
 static size_t buf_part_bytes;
 
-/* fp32, A read in place (dy's rows), B's rows contiguous and dense (W), C
- * row-major and small */
+/* fp32 (A read in place: dy's rows) or vdpbf16ps (A packed slice by slice),
+ * B's rows contiguous and dense (W), C row-major and small */
 static int splitk_applies(LsGemmType type, const Problem *p) {
-    return type == LS_GEMM_F32 && p->csa == 1 && p->M % 8 == 0 && p->csb == 1 && p->rsb == p->N &&
-           p->csc == 1 && !p->bias_row && (size_t)p->M * p->N * sizeof(float) <= (1u << 20) && p->K >= 512;
+    return (type == LS_GEMM_F32 || type == LS_GEMM_BF16_AVX512) && p->csa == 1 && p->M % 8 == 0 &&
+           p->csb == 1 && p->rsb == p->N && p->csc == 1 && !p->bias_row && (size_t)p->M * p->N * sizeof(float) <= (1u << 20) && p->K >= 512;
 }
 
 /* as gemm_run; C = ... + bias (range 0's first slice adds it), and with
  * sumsq the squares are summed row by row (in double) in the final pass,
  * where every element of C takes its final value */
-static void gemm_run_splitk(const Engine *e, const Problem *p, float *C, int accumulate, double *sumsq) {
+static void gemm_run_splitk(LsGemmType type, const Engine *e, const Problem *p, float *C, int accumulate,
+                            double *sumsq) {
     enum { R = SPLITK_R, MR = 8, NR = 48 };
     int M = p->M, N = p->N, K = p->K, nth = omp_get_max_threads();
     int npan = (N + NR - 1) / NR;
+    size_t esz = e->esz;
     /* the longest k slice whose block of all npan panels fits the engine's
-     * block size (640 KiB: 208 rows at N = 768) */
-    int kmax = (int)(e->own_bytes / ((size_t)npan * NR * sizeof(float))) / 16 * 16;
+     * block size (640 KiB: 208 rows at N = 768 in fp32, 416 in bf16) */
+    int kmax = (int)(e->own_bytes / ((size_t)npan * NR * esz)) / 16 * 16;
     if (kmax < 16) kmax = 16;
     int ncb = (nth + R - 1) / R;       /* column blocks per range */
     int bpan = (npan + ncb - 1) / ncb; /* panels per column block */
-    grow_own(nth, (size_t)bpan * NR * kmax * sizeof(float));
+    /* fp32 reads dy's rows in place; bf16 packs each slice of them (rounding
+     * to bf16) after the block, M / 8 panels of 8 rows */
+    int pack_a = type != LS_GEMM_F32;
+    size_t own_b = (size_t)bpan * NR * kmax * esz;
+    grow_own(nth, own_b + (pack_a ? (size_t)M * kmax * esz : 0));
     float *part = grow(&buf_part, &buf_part_bytes, sizeof(float) * (R - 1) * M * N);
     double *rsq = sumsq ? grow(&buf_sq, &buf_sq_bytes, sizeof(double) * M) : NULL;
     Problem pp = *p; /* a scratch copy's layout: row-major, leading dimension N, no bias */
     pp.rsc = N, pp.bias_col = NULL;
 #pragma omp parallel num_threads(nth)
     {
-        float *O = buf_own[omp_get_thread_num()];
+        char *O = buf_own[omp_get_thread_num()], *Ap = O + own_b;
         float tile[32 * 48] __attribute__((aligned(64)));
 #pragma omp for schedule(static, 1)
         for (int item = 0; item < R * ncb; item++) { /* (range, column block) */
@@ -363,16 +369,18 @@ static void gemm_run_splitk(const Engine *e, const Problem *p, float *C, int acc
             int w0 = q0 * NR, wv = (N < q1 * NR ? N : q1 * NR) - w0, np = q1 - q0;
             float *D = r == 0 ? C : part + (size_t)(r - 1) * M * N;
             for (int k0 = kr0; k0 < kr1; k0 += kcs) {
-                int kc = kr1 - k0 < kcs ? kr1 - k0 : kcs;
+                int kc = kr1 - k0 < kcs ? kr1 - k0 : kcs, kpad = (kc + e->kalign - 1) / e->kalign * e->kalign;
                 int store = k0 == kr0 && (r > 0 || accumulate != 1); /* the range's first slice */
-                pack_panels(LAY_F32, (char *)O, NR, np, sizeof(float) * NR * kc, sizeof(float), kc, kc,
-                            p->B + (long)k0 * p->rsb + w0, 1, p->rsb, wv);
+                size_t pb = esz * NR * kpad, pa = esz * MR * kpad; /* bytes per packed panel */
+                pack_panels(e->lb, O, NR, np, pb, esz, kc, kpad, p->B + (long)k0 * p->rsb + w0, 1, p->rsb, wv);
+                if (pack_a) pack_panels(e->la, Ap, MR, M / MR, pa, esz, kc, kpad, p->A + k0, p->rsa, 1, M);
                 /* dy's 8 rows outer (in L1), the block's panels inner (in L2) */
-                for (int s = 0; s < M / MR; s++)
+                for (int s = 0; s < M / MR; s++) {
+                    const void *a = pack_a ? (const void *)(Ap + pa * s) : (const void *)(p->A + (long)s * MR * p->rsa + k0);
                     for (int q = 0; q < np; q++)
-                        run_tile(LS_GEMM_F32, e, p->A + (long)s * MR * p->rsa + k0, p->rsa, 1,
-                                 O + (size_t)NR * kc * q, kc, kc, r == 0 ? p : &pp, D, s * MR,
+                        run_tile(type, e, a, p->rsa, 1, O + pb * q, kc, kpad, r == 0 ? p : &pp, D, s * MR,
                                  w0 + q * NR, store, tile, NULL);
+                }
             }
         }
         /* C += the other ranges' partial products, in range order (the
@@ -438,7 +446,7 @@ static void gemm_run(LsGemmType type, int M, int N, int K, const float *A, long 
      * weights), where a split over M packs all of B in every thread. At
      * T=256 (M = 1024 tokens) that takes x W^T and dy W with 768 columns
      * from 69-71% of the peak to 77-80%: step 2456/2417 -> 2310/2323 ms. */
-    if (splitk_applies(type, &p)) return gemm_run_splitk(e, &p, C, accumulate, sumsq);
+    if (splitk_applies(type, &p)) return gemm_run_splitk(type, e, &p, C, accumulate, sumsq);
     int a_inplace = type == LS_GEMM_F32 && p.csa == 1 && p.M % MR == 0;
     int split_n = p.N >= p.M || (a_inplace && p.N / nth >= 384);
     int W = split_n ? NR : MR, wn = split_n ? p.N : p.M, so = split_n ? p.M : p.N;
