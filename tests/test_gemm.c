@@ -194,7 +194,7 @@ int main(void) {
             one_case(type, layout, 1030, 100, 100, 0, 1, seed++);
             /* whole aligned tiles, one k slice, no bias: LS_GEMM_STREAM's streaming stores */
             one_case(type, layout, 40, 960, 256, 0, 0, seed++);
-            /* fp32 dy W with a small C and K >= 512 (layout 1): split-k, two fixed
+            /* dy W with a small C and K >= 512 (layout 1; fp32, vdpbf16ps): split-k, two fixed
              * ranges of k, one partial product each, added in order; ragged panels
              * and bias, then several slices per range with accumulation */
             one_case(type, layout, 48, 200, 1500, 0, 1, seed++);
