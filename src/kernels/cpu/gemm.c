@@ -45,7 +45,10 @@
  *         from DRAM) overlap the arithmetic instead of following it.
  *         Measured on the 2-core VM at the GPT-2 shapes: ~10% faster than
  *         the previous 256-slices/960-wide blocks, dW tiles ~25% faster.
- *   bf16: fixed slices (kc) and block widths (nb_max columns or rows). */
+ *   vdpbf16ps: the same (it had slices of 512 and blocks of 960 columns;
+ *         with fp32's, its products were ~8% faster on a Zen 4 VM:
+ *         docs/CPU_SPEED.md, tenth round).
+ *   AMX: fixed slices (kc) and block widths (nb_max columns or rows). */
 typedef enum { LAY_F32, LAY_PAIR, LAY_ROW32 } Layout;
 typedef struct {
     int mr, nr, kc, nb_max, kalign; /* kalign: packed k is padded to a multiple */
@@ -232,7 +235,7 @@ static void run_tile(LsGemmType type, const Engine *e, const void *a, long sar, 
                      float *tile, float *sq) {
     int MR = e->mr, NR = e->nr;
     int mv = p->M - i0 < MR ? p->M - i0 : MR, nv = p->N - j0 < NR ? p->N - j0 : NR;
-    /* streaming stores: a whole fp32 tile of row-major C, 64-byte aligned,
+    /* streaming stores: a whole tile of row-major C, 64-byte aligned,
      * written once (one k slice): nothing to read or prefetch */
     int direct = type == LS_GEMM_F32 || type == LS_GEMM_BF16_AVX512; /* kernels that write C themselves */
     int stream = store == 2 && direct && p->csc == 1 && mv == MR && nv == NR && !p->bias_row &&
@@ -329,7 +332,8 @@ static size_t buf_part_bytes;
  * B's rows contiguous and dense (W), C row-major and small */
 static int splitk_applies(LsGemmType type, const Problem *p) {
     return (type == LS_GEMM_F32 || type == LS_GEMM_BF16_AVX512) && p->csa == 1 && p->M % 8 == 0 &&
-           p->csb == 1 && p->rsb == p->N && p->csc == 1 && !p->bias_row && (size_t)p->M * p->N * sizeof(float) <= (1u << 20) && p->K >= 512;
+           p->csb == 1 && p->rsb == p->N && p->csc == 1 && !p->bias_row &&
+           (size_t)p->M * p->N * sizeof(float) <= (1u << 20) && p->K >= 512;
 }
 
 /* as gemm_run; C = ... + bias (range 0's first slice adds it), and with
@@ -369,14 +373,16 @@ static void gemm_run_splitk(LsGemmType type, const Engine *e, const Problem *p, 
             int w0 = q0 * NR, wv = (N < q1 * NR ? N : q1 * NR) - w0, np = q1 - q0;
             float *D = r == 0 ? C : part + (size_t)(r - 1) * M * N;
             for (int k0 = kr0; k0 < kr1; k0 += kcs) {
-                int kc = kr1 - k0 < kcs ? kr1 - k0 : kcs, kpad = (kc + e->kalign - 1) / e->kalign * e->kalign;
+                int kc = kr1 - k0 < kcs ? kr1 - k0 : kcs;
+                int kpad = (kc + e->kalign - 1) / e->kalign * e->kalign;
                 int store = k0 == kr0 && (r > 0 || accumulate != 1); /* the range's first slice */
                 size_t pb = esz * NR * kpad, pa = esz * MR * kpad; /* bytes per packed panel */
                 pack_panels(e->lb, O, NR, np, pb, esz, kc, kpad, p->B + (long)k0 * p->rsb + w0, 1, p->rsb, wv);
                 if (pack_a) pack_panels(e->la, Ap, MR, M / MR, pa, esz, kc, kpad, p->A + k0, p->rsa, 1, M);
                 /* dy's 8 rows outer (in L1), the block's panels inner (in L2) */
                 for (int s = 0; s < M / MR; s++) {
-                    const void *a = pack_a ? (const void *)(Ap + pa * s) : (const void *)(p->A + (long)s * MR * p->rsa + k0);
+                    const void *a = pack_a ? (const void *)(Ap + pa * s)
+                                           : (const void *)(p->A + (long)s * MR * p->rsa + k0);
                     for (int q = 0; q < np; q++)
                         run_tile(type, e, a, p->rsa, 1, O + pb * q, kc, kpad, r == 0 ? p : &pp, D, s * MR,
                                  w0 + q * NR, store, tile, NULL);
