@@ -127,9 +127,8 @@ static void one_case(LsGemmType type, int layout, int M, int N, int K, int accum
 /* gemm_pack_pair_t (lines along k -> [k/2][i][k%2] pairs, through 16 x 16
  * register transposes) against the layout written out element by element:
  * every panel width it serves (8 and 48 for vdpbf16ps's A and B, 16, 32 for
- * AMX's B), odd
- * and ragged k, missing lines, and a k tail padded with zeros. The output is
- * poisoned first, so an element the packer skips cannot pass. */
+ * AMX's B), odd and ragged k, missing lines, and a k tail padded with zeros.
+ * The output is poisoned first, so an element the packer skips cannot pass. */
 static void pack_pair_t_cases(void) {
     LsRng r;
     ls_rng_seed(&r, 77);

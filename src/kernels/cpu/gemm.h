@@ -38,8 +38,9 @@ void gemm(LsGemmType type, int M, int N, int K, const float *A, long rsa, long c
  * sum is taken while the tile is still in registers, in float, and the
  * tiles' sums are added in a fixed order in double (split-k products, whose
  * elements are final only after the ranges are added: row by row in double
- * in that pass), so it does not depend on the thread count either. The weight gradients' share of the gradient norm
- * comes from here instead of a second read of 0.5 GB (matmul.h). */
+ * in that pass), so it does not depend on the thread count either. The
+ * weight gradients' share of the gradient norm comes from here instead of a
+ * second read of 0.5 GB (matmul.h). */
 double gemm_sumsq(LsGemmType type, int M, int N, int K, const float *A, long rsa, long csa,
                   const float *B, long rsb, long csb, float *C, long ldc, int accumulate,
                   const float *bias);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "gemm.h"
+#include "vexp.h"
 
 #define GEMM_MR 8 /* the AVX-512 kernels' register tile */
 #define GEMM_NR 48
@@ -166,18 +167,24 @@ void gemm_kernel_amx(int kc32, const unsigned short *Ap, const unsigned short *B
  * to zero). Two source shapes have a fast path:
  *   gemm_pack_row32: each line's k values are contiguous (AMX A operand);
  *   gemm_pack_pair:  the W lines are contiguous within each k (B operands).
- * Both zero the padding lines (>= valid) and the k tail up to kpad. */
+ * Both zero the padding lines (>= valid) and the k tail up to kpad.
+ * (And gemm_pack_pair_t, at the end of the file: lines along k, transposed.) */
+
+/* 32 consecutive values of a line, the first n of them loaded (n <= 0: none,
+ * no memory touched), rounded to bf16: [bf16(s[0..15]), bf16(s[16..31])],
+ * i.e. 16 32-bit words of (k, k+1) pairs */
+static inline __m512i bf16x32(const float *s, int n) {
+    __m512 lo = _mm512_maskz_loadu_ps(ls_vtail(n > 0 ? n : 0), s);
+    __m512 hi = _mm512_maskz_loadu_ps(ls_vtail(n > 16 ? n - 16 : 0), s + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
 void gemm_pack_row32(unsigned short *d, int W, int kc, int kpad, const float *src, long ls,
                      int valid) {
     for (int i = 0; i < W; i++) {
         const float *s = src + (i < valid ? i : 0) * ls; /* padding lines load nothing */
-        for (int k = 0; k < kpad; k += 32) {
-            int rem = i < valid ? kc - k : 0;
-            __mmask16 m0 = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
-            __mmask16 m1 = rem >= 32 ? 0xFFFF : rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
-            __m512 lo = _mm512_maskz_loadu_ps(m0, s + k), hi = _mm512_maskz_loadu_ps(m1, s + k + 16);
-            _mm512_storeu_si512(d + (long)(k >> 5) * W * 32 + i * 32, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-        }
+        for (int k = 0; k < kpad; k += 32)
+            _mm512_storeu_si512(d + (long)(k >> 5) * W * 32 + i * 32, bf16x32(s + k, i < valid ? kc - k : 0));
     }
 }
 
@@ -195,7 +202,7 @@ void gemm_pack_pair(unsigned short *d, int W, int np, long pstride, int kc, int 
         for (int q = 0; q < np; q++)
             for (int i = 0; i < W; i += 16) {
                 int l = q * W + i, rem = valid - l;
-                __mmask16 m = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+                __mmask16 m = ls_vtail(rem > 0 ? rem : 0);
                 __m512 x0 = _mm512_maskz_loadu_ps(k < kc ? m : 0, r0 + (rem > 0 ? l : 0));
                 __m512 x1 = _mm512_maskz_loadu_ps(k + 1 < kc ? m : 0, r1 + (rem > 0 ? l : 0));
                 __m512i v = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
@@ -254,26 +261,19 @@ void gemm_pack_f32_t(float *d, int W, int kc, const float *src, long ls, int val
     }
 }
 
-/* bf16 pairs [k/2][i][k%2] of lines that run along k (x's rows and W's rows
- * in x W^T): 32 values of a line become, rounded to bf16, 16 32-bit words of
+/* bf16 pairs [k/2][i][k%2] of lines that run along k (x's and W's rows in
+ * x W^T, dy's in dy W): 32 values of a line become, rounded to bf16, 16 32-bit words of
  * (k, k+1) pairs; 16 lines' words are then transposed like fp32 values (the
  * shuffles only move bits), so that each pair's 16 lines are one store. */
 void gemm_pack_pair_t(unsigned short *d, int W, int kc, int kpad, const float *src, long ls, int valid) {
     for (int i0 = 0; i0 < W; i0 += 16)
         for (int k0 = 0; k0 < kpad; k0 += 32) {
             int nl = W - i0 < 16 ? W - i0 : 16; /* lines in this block: 16, or 8 for W = 8 */
-            int rem = kc - k0, np = (kpad - k0) / 2 < 16 ? (kpad - k0) / 2 : 16; /* pairs stored */
-            __mmask16 m0 = rem >= 16 ? 0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
-            __mmask16 m1 = rem >= 32 ? 0xFFFF : rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
+            int np = (kpad - k0) / 2 < 16 ? (kpad - k0) / 2 : 16; /* pairs stored */
             __m512 r[16];
-            for (int i = 0; i < 16; i++) {
-                if (i >= nl || i0 + i >= valid) {
-                    r[i] = _mm512_setzero_ps();
-                    continue;
-                }
-                const float *s = src + (long)(i0 + i) * ls + k0;
-                __m512 lo = _mm512_maskz_loadu_ps(m0, s), hi = _mm512_maskz_loadu_ps(m1, s + 16);
-                r[i] = (__m512)_mm512_cvtne2ps_pbh(hi, lo); /* word j: pair (k0 + 2j, k0 + 2j + 1) */
+            for (int i = 0; i < 16; i++) { /* word j of r[i]: pair (k0 + 2j, k0 + 2j + 1) of line i0 + i */
+                int line = i < nl && i0 + i < valid;
+                r[i] = (__m512)bf16x32(src + (line ? (long)(i0 + i) * ls + k0 : 0), line ? kc - k0 : 0);
             }
             transpose16(r); /* r[j] = the 16 lines' words of pair k0/2 + j */
             unsigned short *o = d + ((long)(k0 >> 1) * W + i0) * 2;
