@@ -9,8 +9,10 @@
 # (bench/torch_gpt2.py, Debian's torch), in alternating runs on the same
 # machine. Prints the per-phase breakdown of each llmscale run and a table
 # of median step times (over all timed steps of all rounds), MFU against the
-# measured fp32 FMA peak, and the speed-up over PyTorch; each llmscale bench
-# run also prints `plan --gpu cpu-local`'s prediction against its measurement;
+# measured fp32 FMA peak, and the speed-up over PyTorch, then each speed
+# target of issue 7 (docs/CPU_SPEED.md) as met or not against these medians;
+# each llmscale bench run also prints `plan --gpu cpu-local`'s prediction
+# against its measurement;
 #  3. data-, tensor- and sequence-parallel efficiency and the collective benchmark
 #     (bench/dp.sh); 4. pipeline GPipe vs 1F1B vs interleaved (bench/pp.sh);
 #  5. plan --gpu cpu-local against measured 1-process, dp=2, tp=2, pp=2 steps (bench/plan.sh).
@@ -90,6 +92,30 @@ for T in $SEQS; do
     done
     [ -n "$TM" ] && awk -v T="$T" -v m="$TM" -v g="$G" -v p="$PEAK" 'BEGIN {
         printf "%-6s %-16s %10.1f %9.0f %6.1f%% %10s\n", T, "pytorch fp32", m, 4 * T / (m / 1e3), 100 * g / (m / 1e3) / p, "1.00x" }'
+done
+# The speed targets (docs/CPU_SPEED.md), each against this run's medians. A
+# speed-up over PyTorch can only be reached if it needs at most 100% of the
+# fp32 peak: 4.5x PyTorch needs 4.5 times PyTorch's own MFU.
+echo
+echo "targets: fp32 MFU >= 65%; bf16 >= 1.2x fp32; fp32 >= 4.5x PyTorch (needs 4.5 x PyTorch's MFU)"
+for T in $SEQS; do
+    G=$(flops "$T")
+    F=$(median "$D/ls_fp32_$T")
+    B=""
+    [ -s "$D/ls_bf16_$T" ] && B=$(median "$D/ls_bf16_$T")
+    TM=""
+    [ -s "$D/torch_$T" ] && TM=$(median "$D/torch_$T")
+    awk -v T="$T" -v f="$F" -v b="$B" -v tm="$TM" -v g="$G" -v p="$PEAK" 'BEGIN {
+        ok = "met"; no = "NOT met"
+        mfu = 100 * g / (f / 1e3) / p
+        printf "T=%-4s fp32 MFU %.1f%%: %s", T, mfu, (mfu >= 65 ? ok : no)
+        if (b != "") printf "; bf16 %.2fx fp32: %s", f / b, (f / b >= 1.2 ? ok : no)
+        if (tm != "") {
+            tmfu = 100 * g / (tm / 1e3) / p
+            printf "; %.2fx PyTorch: %s", tm / f, (tm / f >= 4.5 ? ok : no)
+            if (tm / f < 4.5) printf " (PyTorch at %.1f%% MFU: 4.5x would need %.1f%%)", tmfu, 4.5 * tmfu
+        }
+        printf "\n" }'
 done
 
 echo
